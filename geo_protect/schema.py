@@ -1,0 +1,212 @@
+"""The data model: every layer geo_protect stores, with its columns and geometry type.
+
+A *layer* is a GeoDataFrame in WGS84 (EPSG:4326) whose index, named ``uid``, is a
+string unique within the city (``way/1020310740``, ``node/42``, ``register/market-1``).
+Both stores (GeoPackage and PostGIS) build their tables from :data:`LAYERS`, so a layer
+added here is stored, read back and migrated in one place.
+
+Source layers (from OpenStreetMap and city registers) share :data:`PROVENANCE_COLUMNS`:
+OSM type and id, tags as a JSON object, the file they came from and its data date.
+Analysis layers are registered by the modules that compute them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect._errors import ValidationError
+
+__all__ = [
+    "LAYERS",
+    "PROVENANCE_COLUMNS",
+    "SOURCE_LAYERS",
+    "WGS84",
+    "LayerSpec",
+    "conform",
+    "empty_layer",
+    "register_layer",
+    "tags_of",
+]
+
+WGS84 = "EPSG:4326"
+
+Dtype = Literal["string", "Int64", "float64", "boolean", "json"]
+GeometryType = Literal["Point", "LineString", "MultiPolygon", "Geometry"]
+
+#: Columns every source layer carries, for provenance (ODbL: keep OSM ids and dates).
+PROVENANCE_COLUMNS: dict[str, Dtype] = {
+    "osm_type": "string",  # node | way | relation, or empty for non-OSM features
+    "osm_id": "Int64",
+    "name": "string",
+    "kind": "string",  # the class within the layer (square, bollard, worship...)
+    "tags": "json",  # all OSM tags, a JSON object
+    "source": "string",  # file name (or "overpass") the feature came from
+    "data_date": "string",  # ISO date of the OSM snapshot
+}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Columns and geometry type of one stored layer."""
+
+    name: str
+    geometry: GeometryType
+    columns: Mapping[str, Dtype]
+    description: str = ""
+    analysis: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+LAYERS: dict[str, LayerSpec] = {}
+
+
+def register_layer(spec: LayerSpec) -> LayerSpec:
+    """Add a layer to the data model (idempotent for an identical spec)."""
+    known = LAYERS.get(spec.name)
+    if known is not None and known != spec:
+        raise ValueError(f"layer {spec.name!r} is already registered with another spec")
+    LAYERS[spec.name] = spec
+    return spec
+
+
+def _source_layer(name: str, geometry: GeometryType, description: str, **extra: Dtype) -> LayerSpec:
+    return register_layer(
+        LayerSpec(name, geometry, {**PROVENANCE_COLUMNS, **extra}, description=description)
+    )
+
+
+_source_layer(
+    "public_space",
+    "MultiPolygon",
+    "Squares, pedestrian areas, pedestrian-street corridors, markets, parks, forecourts, venues.",
+)
+_source_layer(
+    "street",
+    "LineString",
+    "OSM highway ways with the flags of the walk and the hostile-vehicle networks.",
+    highway="string",
+    walk="boolean",
+    hostile_vehicle="boolean",
+    width_m="float64",
+    lanes="float64",
+    maxspeed_kmh="float64",
+)
+_source_layer("entrance", "Point", "Nodes tagged entrance=*.")
+_source_layer(
+    "barrier",
+    "Geometry",
+    "Nodes and ways tagged barrier=* (bollards, blocks, walls...); points or lines.",
+    maxwidth_m="float64",
+)
+_source_layer(
+    "poi",
+    "Point",
+    "Crowded-place points of interest (areas by their representative point).",
+    tag="string",
+    capacity="float64",
+)
+_source_layer("building", "MultiPolygon", "Building footprints.", levels="float64")
+_source_layer("surveillance", "Point", "man_made=surveillance nodes (cameras, guards, ALPR...).")
+
+#: The layers an ingest writes, in a stable order.
+SOURCE_LAYERS: tuple[str, ...] = (
+    "public_space",
+    "street",
+    "entrance",
+    "barrier",
+    "poi",
+    "building",
+    "surveillance",
+)
+
+
+def empty_layer(name: str) -> gpd.GeoDataFrame:
+    """An empty GeoDataFrame with the columns, dtypes and CRS of layer ``name``."""
+    spec = LAYERS[name]
+    frame = pd.DataFrame({col: pd.Series(dtype=_pandas_dtype(dt)) for col, dt in spec.columns.items()})
+    frame.index = pd.Index([], dtype="string", name="uid")
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=WGS84, index=frame.index), crs=WGS84)
+
+
+def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Validate a layer against its spec and return it with canonical dtypes.
+
+    Checks that the CRS is WGS84, that the ``uid`` index is unique, that every required
+    column is present and that geometries are non-empty and of the layer's type
+    (polygons are promoted to MultiPolygon). Extra columns are dropped.
+
+    Raises
+    ------
+    ValidationError
+        Naming the layer and the first problem found.
+    """
+    spec = LAYERS[name]
+    if gdf.crs is None or not gdf.crs.equals(WGS84):
+        raise ValidationError(f"layer {name!r}: CRS must be {WGS84}, got {gdf.crs}")
+    if gdf.index.has_duplicates:
+        dup = gdf.index[gdf.index.duplicated()][0]
+        raise ValidationError(f"layer {name!r}: uid {dup!r} is not unique")
+    missing = [c for c in spec.columns if c not in gdf.columns]
+    if missing:
+        raise ValidationError(f"layer {name!r}: missing column(s) {', '.join(missing)}")
+    geom = gdf.geometry.values
+    if len(gdf) and (shapely.is_missing(geom).any() or shapely.is_empty(geom).any()):
+        raise ValidationError(f"layer {name!r}: empty or missing geometries")
+    out = pd.DataFrame(index=pd.Index(gdf.index.astype("string"), name="uid"))
+    for col, dt in spec.columns.items():
+        values = gdf[col]
+        if dt == "json":
+            values = values.map(_json_text)
+        out[col] = values.to_numpy() if dt == "json" else values.astype(_pandas_dtype(dt)).to_numpy()
+        if dt == "json":
+            out[col] = out[col].astype("string")
+    geometry = _promote(np.asarray(geom), spec.geometry, name)
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, index=out.index, crs=WGS84))
+
+
+def tags_of(layer: gpd.GeoDataFrame) -> pd.Series:
+    """The ``tags`` column parsed into dicts, index-aligned with ``layer``."""
+    return layer["tags"].map(lambda t: json.loads(t) if isinstance(t, str) and t else {})
+
+
+def _json_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "{}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _pandas_dtype(dt: Dtype) -> str:
+    return "string" if dt == "json" else dt
+
+
+def _promote(geoms: np.ndarray, kind: GeometryType, name: str) -> np.ndarray:
+    if kind == "Geometry" or len(geoms) == 0:
+        return geoms
+    types = shapely.get_type_id(geoms)
+    if kind == "MultiPolygon":
+        ok = np.isin(types, (3, 6))
+        if not ok.all():
+            raise ValidationError(f"layer {name!r}: expected polygons, got {_type_names(geoms[~ok])}")
+        single = types == 3
+        geoms = geoms.copy()
+        geoms[single] = shapely.multipolygons(geoms[single][:, None]) if single.any() else geoms[single]
+        return geoms
+    wanted = {"Point": 0, "LineString": 1}[kind]
+    ok = types == wanted
+    if not ok.all():
+        raise ValidationError(f"layer {name!r}: expected {kind}, got {_type_names(geoms[~ok])}")
+    return geoms
+
+
+def _type_names(geoms: np.ndarray) -> str:
+    return ", ".join(sorted(set(shapely.get_type_id(geoms).astype(str))))
