@@ -115,6 +115,7 @@ _source_layer(
 )
 _source_layer("building", "MultiPolygon", "Building footprints.", levels="float64")
 _source_layer("surveillance", "Point", "man_made=surveillance nodes (cameras, guards, ALPR...).")
+_source_layer("landcover", "MultiPolygon", "Water and green areas, for the offline basemap.")
 
 #: The layers an ingest writes, in a stable order.
 SOURCE_LAYERS: tuple[str, ...] = (
@@ -125,6 +126,7 @@ SOURCE_LAYERS: tuple[str, ...] = (
     "poi",
     "building",
     "surveillance",
+    "landcover",
 )
 
 
