@@ -17,7 +17,9 @@ from geo_protect.settings import Settings
 __all__ = ["City", "Source", "get_city", "load_cities"]
 
 SourceKind = Literal["osm", "overpass_json", "graphml", "geojson"]
-LayerName = Literal["street", "public_space", "poi", "entrance", "barrier", "building", "surveillance"]
+LayerName = Literal[
+    "street", "public_space", "poi", "entrance", "barrier", "building", "surveillance"
+]
 
 
 class Source(BaseModel):
@@ -61,10 +63,14 @@ class City(BaseModel):
 
     @field_validator("bbox")
     @classmethod
-    def _bbox_not_empty(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    def _bbox_not_empty(
+        cls, v: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
         w, s, e, n = v
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise ValueError(f"bbox {list(v)} is empty or not [west, south, east, north] in degrees")
+            raise ValueError(
+                f"bbox {list(v)} is empty or not [west, south, east, north] in degrees"
+            )
         return v
 
     @field_validator("crs")

@@ -23,7 +23,6 @@ import shapely
 
 from geo_protect._errors import AnalysisError
 from geo_protect.reference import parameter, table
-from geo_protect.schema import WGS84
 
 __all__ = ["StreetNetwork", "clear_gaps", "street_network"]
 
@@ -194,7 +193,9 @@ def _add_attributes(edges: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, *, lane_wi
     mapped = src["width_m"].to_numpy(dtype=float, na_value=np.nan)
     lanes = src["lanes"].to_numpy(dtype=float, na_value=np.nan)
     from_lanes = lanes * lane_width
-    width = np.where(~np.isnan(mapped), mapped, np.where(~np.isnan(from_lanes), from_lanes, default_width))
+    width = np.where(
+        ~np.isnan(mapped), mapped, np.where(~np.isnan(from_lanes), from_lanes, default_width)
+    )
     source = np.where(
         ~np.isnan(mapped), "width", np.where(~np.isnan(from_lanes), "lanes", "road_class")
     )
@@ -299,7 +300,9 @@ def clear_gaps(
     search = parameter("bollard_row_search_m") if search_m is None else search_m
     depth = parameter("bollard_row_depth_m") if row_depth_m is None else row_depth_m
     diameter = parameter("bollard_diameter_m") if post_diameter_m is None else post_diameter_m
-    empty = pd.DataFrame({"clear_gap_m": pd.Series(dtype=float), "barrier_uid": pd.Series(dtype="string")})
+    empty = pd.DataFrame(
+        {"clear_gap_m": pd.Series(dtype=float), "barrier_uid": pd.Series(dtype="string")}
+    )
     empty.index.name = "edge"
     if posts.empty or edges.empty:
         return empty
@@ -321,8 +324,13 @@ def clear_gaps(
     offset = side * lateral
     near = lateral <= half[ei] + search
     cand = pd.DataFrame(
-        {"edge": edges.index.to_numpy()[ei], "along": along, "offset": offset,
-         "half": half[ei], "uid": posts.index.to_numpy()[pi]}
+        {
+            "edge": edges.index.to_numpy()[ei],
+            "along": along,
+            "offset": offset,
+            "half": half[ei],
+            "uid": posts.index.to_numpy()[pi],
+        }
     )[near]
     rows: list[tuple[object, float, object]] = []
     for edge_id, group in cand.sort_values(["edge", "along"]).groupby("edge", sort=False):

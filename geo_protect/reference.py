@@ -30,7 +30,9 @@ def reference_dir(data_dir: Path | None = None) -> Path:
 @cache
 def _read(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype_backend="numpy_nullable", keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(
+            path, dtype_backend="numpy_nullable", keep_default_na=False, na_values=[""]
+        )
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: reference table not found") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -133,9 +133,13 @@ SOURCE_LAYERS: tuple[str, ...] = (
 def empty_layer(name: str) -> gpd.GeoDataFrame:
     """An empty GeoDataFrame with the columns, dtypes and CRS of layer ``name``."""
     spec = LAYERS[name]
-    frame = pd.DataFrame({col: pd.Series(dtype=_pandas_dtype(dt)) for col, dt in spec.columns.items()})
+    frame = pd.DataFrame(
+        {col: pd.Series(dtype=_pandas_dtype(dt)) for col, dt in spec.columns.items()}
+    )
     frame.index = pd.Index([], dtype="string", name="uid")
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=WGS84, index=frame.index), crs=WGS84)
+    return gpd.GeoDataFrame(
+        frame, geometry=gpd.GeoSeries([], crs=WGS84, index=frame.index), crs=WGS84
+    )
 
 
 def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -167,7 +171,7 @@ def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         values = gdf[col]
         if dt == "json":
             values = values.map(_json_text)
-        out[col] = values.to_numpy() if dt == "json" else values.astype(_pandas_dtype(dt)).to_numpy()
+        out[col] = values.to_numpy() if dt == "json" else values.astype(_pandas_dtype(dt)).array
         if dt == "json":
             out[col] = out[col].astype("string")
     geometry = _promote(np.asarray(geom), spec.geometry, name)
@@ -198,10 +202,14 @@ def _promote(geoms: np.ndarray, kind: GeometryType, name: str) -> np.ndarray:
     if kind == "MultiPolygon":
         ok = np.isin(types, (3, 6))
         if not ok.all():
-            raise ValidationError(f"layer {name!r}: expected polygons, got {_type_names(geoms[~ok])}")
+            raise ValidationError(
+                f"layer {name!r}: expected polygons, got {_type_names(geoms[~ok])}"
+            )
         single = types == 3
         geoms = geoms.copy()
-        geoms[single] = shapely.multipolygons(geoms[single][:, None]) if single.any() else geoms[single]
+        geoms[single] = (
+            shapely.multipolygons(geoms[single][:, None]) if single.any() else geoms[single]
+        )
         return geoms
     wanted = {"Point": 0, "LineString": 1}[kind]
     ok = types == wanted
