@@ -1,0 +1,270 @@
+"""The embedded store: one GeoPackage per city, readable by QGIS.
+
+``<folder>/<city>.gpkg`` holds one table per layer (named after it, geometry column
+``geom`` in EPSG:4326, the ``uid`` as a text column) and the non-spatial table
+``geo_protect_city`` with one row: ingest time, reference version, ingest report and
+the list of stored layers. Every write builds a temporary GeoPackage in the same folder
+and moves it over the old one with :func:`os.replace`, so a reader sees the old file or
+the new one, and a failure leaves the old file untouched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypedDict
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
+
+from geo_protect._errors import StoreError, UnknownCityError
+from geo_protect.citydata import IngestReport
+from geo_protect.schema import conform, empty_layer
+from geo_protect.store._common import (
+    CityInfo,
+    check_slug,
+    layer_frame,
+    order_layers,
+    report_from_json,
+    report_to_json,
+    spec_of,
+)
+
+__all__ = ["META_TABLE", "GeoPackageStore"]
+
+#: The non-spatial table with the city record.
+META_TABLE = "geo_protect_city"
+
+_OGR_GEOMETRY = {"Point": "Point", "LineString": "LineString", "MultiPolygon": "MultiPolygon"}
+_GDAL_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, sqlite3.Error)
+
+
+class _Meta(TypedDict):
+    slug: str
+    ingested_at: str
+    reference_version: str
+    report: str
+    layers: list[str]
+
+
+class GeoPackageStore:
+    """A folder of GeoPackages, one per city.
+
+    Parameters
+    ----------
+    folder
+        Where the ``<city>.gpkg`` files live (created on the first write).
+    reference_version
+        Version of the reference tables recorded with each ingest; by default the one
+        of the configured data folder (:func:`geo_protect.reference.version`).
+    """
+
+    def __init__(self, folder: Path, *, reference_version: str | None = None) -> None:
+        self.folder = Path(folder)
+        self._reference_version = reference_version
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.folder)!r})"
+
+    # -- contract -------------------------------------------------------------------
+
+    def replace_city(
+        self, city: str, layers: Mapping[str, gpd.GeoDataFrame], report: IngestReport
+    ) -> None:
+        """Replace the city's GeoPackage by one with ``layers`` and ``report``."""
+        check_slug(city)
+        meta = {
+            "slug": city,
+            "ingested_at": datetime.now(UTC).isoformat(),
+            "reference_version": self._reference(),
+            "report": report_to_json(report),
+        }
+        self._rewrite(city, layers, meta=meta)
+
+    def write_layers(self, city: str, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+        """Replace the given layers of an ingested city, keeping the others."""
+        self._existing(city)
+        self._rewrite(city, layers, meta=None)
+
+    def read_layer(self, city: str, layer: str) -> gpd.GeoDataFrame:
+        """One layer of a city, sorted by ``uid`` (an empty layer if it was not stored)."""
+        spec = spec_of(layer)
+        path = self._existing(city)
+        try:
+            raw = pyogrio.read_dataframe(path, layer=layer)
+        except DataLayerError as exc:
+            if layer not in self._meta(path)["layers"]:
+                return empty_layer(layer)  # not stored: one open in the common case
+            raise StoreError(f"{path}: cannot read layer {layer!r}: {exc}") from exc
+        except _GDAL_ERRORS as exc:
+            raise StoreError(f"{path}: cannot read layer {layer!r}: {exc}") from exc
+        missing = [c for c in ("uid", *spec.columns) if c not in raw.columns]
+        if missing:
+            raise StoreError(
+                f"{path}: layer {layer!r} lacks column(s) {', '.join(missing)}; "
+                f"re-ingest the city or rewrite the layer"
+            )
+        geometry = raw.geometry.values if len(raw) else shapely.from_wkb([])
+        return layer_frame(spec, raw["uid"], {c: raw[c] for c in spec.columns}, geometry)
+
+    def report(self, city: str) -> IngestReport:
+        """The ingest report stored with the city."""
+        return report_from_json(self._meta(self._existing(city))["report"])
+
+    def cities(self) -> list[str]:
+        """Slugs of the cities with a GeoPackage in the folder."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("[!.]*.gpkg") if p.is_file())
+
+    def layers(self, city: str) -> list[str]:
+        """Names of the layers stored for ``city`` (empty ones included)."""
+        return list(self._meta(self._existing(city))["layers"])
+
+    # -- extras ---------------------------------------------------------------------
+
+    def info(self, city: str) -> CityInfo:
+        """Ingest time, reference version and layers of a stored city."""
+        meta = self._meta(self._existing(city))
+        return CityInfo(
+            slug=city,
+            ingested_at=datetime.fromisoformat(meta["ingested_at"]),
+            reference_version=meta["reference_version"],
+            layers=list(meta["layers"]),
+        )
+
+    def path(self, city: str) -> Path:
+        """The GeoPackage of ``city`` (whether it exists or not)."""
+        return self.folder / f"{check_slug(city)}.gpkg"
+
+    def close(self) -> None:
+        """Nothing to release (files are opened per call); for symmetry with PostGIS."""
+
+    # -- internals ------------------------------------------------------------------
+
+    def _reference(self) -> str:
+        if self._reference_version is None:
+            from geo_protect.reference import version
+
+            self._reference_version = version()
+        return self._reference_version
+
+    def _existing(self, city: str) -> Path:
+        path = self.path(city)
+        if not path.is_file():
+            raise UnknownCityError(
+                f"city {city!r} is not in the GeoPackage store {self.folder} "
+                f"(no {path.name}): ingest it first"
+            )
+        return path
+
+    def _meta(self, path: Path) -> _Meta:
+        query = f'SELECT slug, ingested_at, reference_version, report, layers FROM "{META_TABLE}"'
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+                row = con.execute(query).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{path}: not a geo_protect GeoPackage ({exc}); re-ingest the city"
+            ) from exc
+        if row is None:
+            raise StoreError(f"{path}: table {META_TABLE} is empty; re-ingest the city")
+        slug, ingested_at, reference_version, report, layers = (str(v) for v in row)
+        return _Meta(
+            slug=slug,
+            ingested_at=ingested_at,
+            reference_version=reference_version,
+            report=report,
+            layers=json.loads(layers),
+        )
+
+    def _rewrite(
+        self,
+        city: str,
+        layers: Mapping[str, gpd.GeoDataFrame],
+        *,
+        meta: dict[str, str] | None,
+    ) -> None:
+        """Write a new GeoPackage next to the old one and move it over it.
+
+        With ``meta`` the new file holds only ``layers``; without, it starts as a copy of
+        the current file. Writers of one city queue on a lock file (``.<city>.lock``).
+        """
+        target = self.path(city)
+        names = list(layers)
+        for name in names:
+            spec_of(name)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the GeoPackage store folder {self.folder}: {exc}"
+            ) from exc
+        tmp = self.folder / f".{city}.{uuid.uuid4().hex}.tmp.gpkg"
+        with self._lock(city):
+            try:
+                if meta is None:
+                    shutil.copyfile(self._existing(city), tmp)
+                    old = self._meta(tmp)
+                    record = {k: str(v) for k, v in old.items() if k != "layers"}
+                    stored = [*old["layers"], *names]
+                else:
+                    record, stored = dict(meta), names
+                for name in names:
+                    self._write_layer(tmp, name, conform(name, layers[name]))
+                record["layers"] = json.dumps(order_layers(stored))
+                pyogrio.write_dataframe(
+                    pd.DataFrame({k: [v] for k, v in record.items()}),
+                    tmp,
+                    layer=META_TABLE,
+                    driver="GPKG",
+                )
+                tmp.replace(target)  # atomic (os.replace) within one folder
+            except _GDAL_ERRORS as exc:
+                raise StoreError(
+                    f"{target}: writing {', '.join(names) or 'the city'} failed: {exc}"
+                ) from exc
+            finally:
+                for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+                    leftover.unlink(missing_ok=True)
+
+    @contextmanager
+    def _lock(self, city: str) -> Iterator[None]:
+        """An exclusive advisory lock on ``.<city>.lock`` (serialises writers of a city)."""
+        path = self.folder / f".{city}.lock"
+        try:
+            handle = path.open("a")
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {path}: {exc}") from exc
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _write_layer(path: Path, name: str, layer: gpd.GeoDataFrame) -> None:
+        spec = spec_of(name)
+        frame = layer.reset_index()
+        if not len(frame):
+            # pyogrio cannot infer field types from an empty object column
+            frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+        pyogrio.write_dataframe(
+            frame,
+            path,
+            layer=name,
+            driver="GPKG",
+            geometry_type=_OGR_GEOMETRY.get(spec.geometry, "Unknown"),
+            promote_to_multi=False,
+        )

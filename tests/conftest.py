@@ -1,0 +1,176 @@
+"""Shared fixtures and the CI guard.
+
+Fixtures
+--------
+``data_dir``
+    The repository's ``data/`` folder.
+``brasov_centre``
+    ``data/osm/brasov/brasov_centre.osm.bz2``, the small real OSM clip (ODbL).
+``pg_admin_url``
+    SQLAlchemy URL of a PostgreSQL maintenance database (``GEO_PROTECT_TEST_PG``,
+    default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); skips when the
+    server does not answer or has no PostGIS package.
+``postgis_url``
+    A throwaway database ``geo_protect_test_<pid>`` with PostGIS, dropped at the end.
+``postgis_store``
+    A :class:`~geo_protect.store.postgis.PostGISStore` on it, emptied before each test.
+
+CI guard: when ``CI=true``, a skipped test marked ``postgis`` or ``browser`` fails the
+session, so a missing database or browser cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import URL, make_url
+
+pytest_plugins = ["pytester"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEST_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+#: Markers whose tests must run (not skip) in CI.
+REQUIRED_IN_CI = ("postgis", "browser")
+
+_skipped_required = pytest.StashKey[list[str]]()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+# -- paths ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The repository's ``data/`` folder."""
+    return REPO_ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def brasov_centre(data_dir: Path) -> Path:
+    """The Brașov centre OSM clip (48,839 nodes / 6,010 ways / 33 relations)."""
+    path = data_dir / "osm" / "brasov" / "brasov_centre.osm.bz2"
+    if not path.is_file():
+        pytest.fail(f"test fixture {path} is missing (see data/osm/brasov/PROVENANCE.md)")
+    return path
+
+
+# -- PostgreSQL / PostGIS ---------------------------------------------------------------
+
+
+def libpq_url(url: URL) -> str:
+    """A SQLAlchemy URL as a libpq URI for :func:`psycopg.connect`."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(admin: URL, name: str, *, postgis: bool) -> URL:
+    """Create database ``name`` (from ``template0``), with PostGIS if asked; return its URL."""
+    drop_database(admin, name)
+    with psycopg.connect(libpq_url(admin), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    url = admin.set(database=name)
+    if postgis:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+    return url
+
+
+def drop_database(admin: URL, name: str) -> None:
+    """Drop database ``name``, closing other sessions on it."""
+    with psycopg.connect(libpq_url(admin), autocommit=True, connect_timeout=5) as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> URL:
+    """URL of the maintenance database; skips (fails in CI) without PostgreSQL + PostGIS."""
+    admin = make_url(os.environ.get("GEO_PROTECT_TEST_PG", DEFAULT_TEST_PG))
+    shown = admin.render_as_string(hide_password=True)
+    try:
+        with psycopg.connect(libpq_url(admin), autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not answering at {shown} ({' '.join(str(exc).split())})")
+    if not row or not row[0]:
+        pytest.skip(f"PostgreSQL at {shown} has no PostGIS package: run scripts/setup-postgis.sh")
+    return admin
+
+
+@pytest.fixture(scope="session")
+def postgis_url(pg_admin_url: URL) -> Iterator[str]:
+    """A throwaway PostGIS database for the session (``geo_protect_test_<pid>``)."""
+    name = f"geo_protect_test_{os.getpid()}"
+    url = create_database(pg_admin_url, name, postgis=True)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def postgis_store(postgis_url: str) -> Iterator[object]:
+    """A PostGIS store on the session database, with every table emptied first."""
+    from geo_protect.migrations import SCHEMA, VERSION_TABLE
+    from geo_protect.store.postgis import PostGISStore
+
+    store = PostGISStore(postgis_url, reference_version="test")
+    with store.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        tables = raw.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s",
+            (SCHEMA, VERSION_TABLE),
+        ).fetchall()
+        if tables:
+            names = sql.SQL(", ").join(sql.Identifier(SCHEMA, t) for (t,) in tables)
+            raw.execute(sql.SQL("TRUNCATE {}").format(names))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# -- CI guard ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.skipped and _in_ci():
+        required = [m for m in REQUIRED_IN_CI if item.get_closest_marker(m) is not None]
+        if required:
+            reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+            reason = " ".join(str(reason).split())
+            item.config.stash.setdefault(_skipped_required, []).append(
+                f"{item.nodeid} [{', '.join(required)}]: {reason}"
+            )
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if session.config.stash.get(_skipped_required, []) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.config.stash.get(_skipped_required, [])
+    if skipped:
+        terminalreporter.section("tests required in CI were skipped", sep="!", red=True)
+        terminalreporter.line(
+            f"CI=true: {len(skipped)} test(s) marked {' or '.join(REQUIRED_IN_CI)} were skipped; "
+            "the session fails. Provide PostGIS (scripts/setup-postgis.sh) and Chromium."
+        )
+        for line in skipped:
+            terminalreporter.line(f"  {line}")
