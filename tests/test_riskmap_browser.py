@@ -1,0 +1,143 @@
+"""Risk maps in a real browser: Debian's Chromium through Playwright, with no network."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_riskmap import CITY, brasov_layers
+
+from geo_protect.riskmap import write_city_map
+
+playwright = pytest.importorskip("playwright.sync_api")
+Session = tuple[Any, list[str], list[str]]  # page, console errors, external requests
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def map_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_city_map(CITY, brasov_layers(), tmp_path_factory.mktemp("maps"))
+
+
+@pytest.fixture(scope="module")
+def page(map_file: Path) -> Iterator[Session]:
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        remote: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+
+        def offline(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            if url.startswith(("http://", "https://")):
+                remote.append(url)
+                route.abort()  # type: ignore[attr-defined]
+            else:
+                route.continue_()  # type: ignore[attr-defined]
+
+        pg.route("**/*", offline)
+        pg.goto(map_file.as_uri(), wait_until="load")
+        pg.wait_for_function("() => document.querySelector('.leaflet-control-layers') !== null")
+        pg.wait_for_timeout(300)
+        yield pg, errors, remote
+        browser.close()
+
+
+def _var(map_file: Path, pattern: str) -> str:
+    found = re.search(pattern, map_file.read_text(encoding="utf-8"))
+    assert found, pattern
+    return found.group(1)
+
+
+def test_draws_offline_without_errors(page: Session, map_file: Path, tmp_path: Path) -> None:
+    pg, errors, remote = page
+    shot = tmp_path / "brasov.png"
+    pg.screenshot(path=str(shot))
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    colours = np.unique(pixels, axis=0)
+    assert len(colours) > 500  # basemap, spaces, legend: far from a blank page
+    assert errors == []
+    assert remote == []  # nothing even tried the network
+    assert pg.evaluate("typeof L.markerClusterGroup") == "function"
+
+
+def test_toggle_layer_hides_it(page: Session, map_file: Path) -> None:
+    pg, errors, _ = page
+    map_var = _var(map_file, r"var (map_\w+) = L\.map\(")
+    entries = _var(map_file, r'"Entry points" : (geo_json_\w+)')
+    label = pg.locator(".leaflet-control-layers-overlays label", has_text="Entry points")
+    assert pg.evaluate(f"{map_var}.hasLayer({entries})") is True
+    label.locator("input").click()
+    assert pg.evaluate(f"{map_var}.hasLayer({entries})") is False
+    label.locator("input").click()
+    assert pg.evaluate(f"{map_var}.hasLayer({entries})") is True
+    assert errors == []
+
+
+def test_click_space_opens_popup(page: Session, map_file: Path) -> None:
+    pg, errors, _ = page
+    map_var = _var(map_file, r"var (map_\w+) = L\.map\(")
+    spaces = brasov_layers()["public_space"]
+    metric = spaces.to_crs(CITY.crs)
+    uid = metric.area.idxmax()
+    inside = spaces.loc[[uid]].to_crs(CITY.crs).representative_point().to_crs(4326).iloc[0]
+    w, s, e, n = spaces.loc[[uid]].total_bounds
+    pg.evaluate(f"() => {{ {map_var}.fitBounds([[{s}, {w}], [{n}, {e}]], {{animate: false}}); }}")
+    pg.wait_for_timeout(200)
+    x, y = pg.evaluate(
+        f"(() => {{ var p = {map_var}.latLngToContainerPoint([{inside.y}, {inside.x}]);"
+        " return [p.x, p.y]; })()"
+    )
+    box = pg.locator(".folium-map").bounding_box()
+    # hide point layers that may sit on top of the interior point
+    for name in (
+        "Entry points",
+        "Approach paths (worst case)",
+        "Barriers (existing)",
+        "Crowded places (POI)",
+    ):
+        pg.locator(".leaflet-control-layers-overlays label", has_text=name).locator("input").click()
+    pg.mouse.click(box["x"] + x, box["y"] + y)
+    popup = pg.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=3000)
+    text = popup.inner_text()
+    name = spaces.at[uid, "name"]
+    assert (name if isinstance(name, str) else "Unnamed") in text
+    assert "Risk band" in text and "Area" in text
+    assert errors == []
+
+
+def test_space_list_zooms_and_opens_popup(page: Session) -> None:
+    pg, errors, _ = page
+    pg.keyboard.press("Escape")
+    first = pg.locator(".gp-list li").first
+    name = first.locator(".gp-name").inner_text()
+    first.click()
+    pg.wait_for_timeout(400)
+    assert name in pg.locator(".leaflet-popup-content").inner_text()
+    assert pg.locator(".gp-list li").count() == len(brasov_layers()["public_space"])
+    assert errors == []
