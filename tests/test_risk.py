@@ -1,0 +1,197 @@
+"""Risk scores, bands, site roll-ups, the live crowd modifier and explanations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_protect import ConfigError, ValidationError
+from geo_protect.analysis import analyse_city
+from geo_protect.assessment import CityAssessment, override
+from geo_protect.cities import Source, get_city
+from geo_protect.evidence import prefill
+from geo_protect.ingest import ingest_city
+from geo_protect.reference import table
+from geo_protect.risk import (
+    crowd_factor,
+    live_risk,
+    risk_100,
+    risk_band,
+    score,
+    site_summary,
+    why,
+)
+from geo_protect.schema import LAYERS
+from tests import assessment_cases as cases
+
+DAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def draft() -> CityAssessment:
+    return prefill(
+        cases.spaces(),
+        city="brasov",
+        crs=cases.CRS,
+        space_metric=cases.space_metric(),
+        pois=cases.pois(),
+        barriers=cases.barriers(),
+        reference_version="test",
+    )
+
+
+def test_risk_100_closed_form() -> None:
+    lik, con = np.meshgrid(np.arange(1, 6), np.arange(1, 6))
+    got = risk_100(pd.Series(lik.ravel()), pd.Series(con.ravel()))
+    expected = 100 * (lik.ravel() * con.ravel() - 1) / 24
+    np.testing.assert_allclose(got.to_numpy(dtype=float), expected)
+    assert round(float(risk_100(pd.Series([3]), pd.Series([4]))[0]), 4) == 45.8333
+    assert risk_100(pd.Series([None], dtype="Int64"), pd.Series([5]))[0] is pd.NA
+    # a 4x4 matrix (ProtectUK style): 100 (L·C − 1)/15
+    assert float(risk_100(pd.Series([2]), pd.Series([2]), rating_max=4)[0]) == 20.0
+
+
+def test_risk_band_boundaries_and_bad_table() -> None:
+    raw = pd.Series([1, 4, 5, 9, 10, 16, 17, 25, None], dtype="Int64")
+    assert risk_band(raw).tolist() == [
+        "low", "low", "medium", "medium", "high", "high", "very high", "very high", pd.NA,
+    ]  # fmt: skip
+    bands = table("risk_bands")
+    bands.loc[1, "lower_lc"] = 4
+    with pytest.raises(ConfigError, match="overlap"):
+        risk_band(raw, bands=bands)
+
+
+def test_score_layer(draft: CityAssessment) -> None:
+    scores = score(draft, cases.spaces())
+    assert "assessment" in LAYERS and list(scores.columns[:-1]) == list(
+        LAYERS["assessment"].columns
+    )
+    assert len(scores) == 30 and scores.crs.to_epsg() == 4326
+    a = scores.loc["way/1|VEHICLE_RAMMING"]
+    assert (a["likelihood"], a["consequence"], a["risk_raw"]) == (4, 5, 20)
+    assert a["risk_100"] == pytest.approx(100 * 19 / 24) and a["band"] == "very high"
+    assert a["why"] == "VEHICLE_RAMMING: L 4 × C 5 = 20 → R_100 79.2 (very high)"
+    b = scores.loc["way/2|VBIED"]  # A 1, V 1 → L 1; capacity 500 → C 2
+    assert b["risk_raw"] == 2 and b["risk_100"] == pytest.approx(100 / 24) and b["band"] == "low"
+    not_assessed = scores.loc["way/1|FIREARMS"]
+    assert pd.isna(not_assessed["risk_100"]) and pd.isna(not_assessed["band"])  # never 0
+    assert not_assessed["why"] == "FIREARMS: L ? × C 5 → not assessed"
+    assert scores["risk_100"].notna().sum() == 4
+    inside = shapely.contains(
+        cases.spaces().geometry.reindex(scores["space_uid"]).to_numpy(), scores.geometry.to_numpy()
+    )
+    assert inside.all()
+    recorded = score(draft).geometry  # the locations recorded in the assessment agree
+    assert recorded.geom_equals_exact(scores.geometry, tolerance=1e-6).all()
+
+
+def test_site_summary_worst_and_mean(draft: CityAssessment) -> None:
+    edited = override(
+        draft, "way/1", "FIREARMS", "vulnerability", 2, by="A", reason="patrols", at=DAY
+    )  # L = round_half_up((3 + 2) / 2) = 3, C = 5 → 15 → 58.33
+    summary = site_summary(score(edited))
+    a = summary.loc["way/1"]
+    assert a["worst_threat"] == "VEHICLE_RAMMING"
+    assert a["max_risk_100"] == pytest.approx(100 * 19 / 24)
+    assert a["mean_risk_100"] == pytest.approx((100 * 19 / 24 * 2 + 100 * 14 / 24) / 3)
+    assert (a["n_assessed"], a["n_threats"]) == (3, 10)
+    c = summary.loc["way/3"]
+    assert pd.isna(c["max_risk_100"]) and pd.isna(c["worst_threat"]) and c["n_assessed"] == 0
+    assert list(summary.index) == ["way/1", "way/2", "way/3"]
+
+
+def test_crowd_factor_and_live_risk() -> None:
+    assert crowd_factor(1.0, 2.0) == 0.5
+    assert crowd_factor(2.5, 2.0) == 1.25
+    assert crowd_factor(9.0, 2.0) == 1.5
+    s = crowd_factor(
+        pd.Series([1.0, 3.0, np.nan], index=list("abc")), pd.Series(2.0, index=list("abc"))
+    )
+    assert s.index.tolist() == ["a", "b", "c"] and s.iloc[1] == 1.5 and np.isnan(s.iloc[2])
+    np.testing.assert_allclose(crowd_factor(np.array([0.2, 2.0]), np.array([2.0, 2.0])), [0.5, 1.0])
+    assert crowd_factor(5.0, 2.0, factor_max=2.0) == 2.0
+    assert live_risk(50.0, 3.0, 2.0) == 75.0
+    with pytest.raises(ValidationError, match="density_design"):
+        crowd_factor(1.0, 0.0)
+
+
+def test_why_explains_inputs_evidence_and_overrides(draft: CityAssessment) -> None:
+    edited = override(
+        draft,
+        "way/1",
+        "VEHICLE_RAMMING",
+        "consequence",
+        4,
+        by="I. Ionescu",
+        reason="event cap",
+        at=DAY,
+    )
+    ex = why(edited, "way/1", "VEHICLE_RAMMING")
+    assert ex.ratings == {
+        "attractiveness": 3,
+        "vulnerability": 5,
+        "likelihood": 4,
+        "consequence": 4,
+    }
+    assert (ex.risk_raw, ex.band) == (16, "high")
+    assert ex.risk_100 == pytest.approx(100 * 15 / 24)
+    assert ex.formula.endswith("= 100 × (4·4 − 1)/24 = 62.5")
+    assert ex.overrides["consequence"][0]["by"] == "I. Ionescu"
+    assert ex.evidence["vulnerability"]["inputs"]["worst_speed_kmh"] == 52.0
+    text = ex.text()
+    assert "consequence overridden 5 → 4 by I. Ionescu on 2026-11-20: event cap" in text
+    assert "10 ≤ L·C = 16 ≤ 16 → high" in ex.band_rule
+    none = why(draft, "way/3", "VEHICLE_RAMMING")
+    assert none.status == "not assessed" and none.risk_100 is None
+    assert "likelihood and consequence missing" in none.formula
+    with pytest.raises(ValidationError, match="no assessment of site 'way/99'"):
+        why(draft, "way/99", "UAV")
+
+
+def test_brasov_centre_golden(brasov_centre: Path) -> None:
+    """The whole chain on the real clip: ingest → analysis layers → pre-fill → scores.
+
+    Golden numbers; they move when the issue-3 analysis (speeds, capacities) or the
+    reference tables change: re-baseline deliberately, with the reason in the commit.
+    """
+    city = get_city("brasov").model_copy(
+        update={
+            "sources": (Source(kind="osm", path=brasov_centre, data_date="2024-08-21"),),
+            "boundary": None,
+        }
+    )
+    data = ingest_city(city)
+    metric = analyse_city(city, data)["space_metric"]
+    draft = prefill(
+        data["public_space"],
+        city="brasov",
+        crs=city.crs,
+        space_metric=metric,
+        pois=data["poi"],
+        barriers=data["barrier"],
+        surveillance=data["surveillance"],
+    )
+    scores = score(draft, data["public_space"])
+    assert len(scores) == 52 * 10 and scores["risk_100"].notna().sum() == 104  # VR + VBIED
+    assert round(float(scores["risk_100"].sum()), 4) == 6150.0
+    assert scores["band"].value_counts().to_dict() == {
+        "high": 40, "very high": 40, "low": 12, "medium": 12
+    }  # fmt: skip
+    vr = scores[scores["threat"] == "VEHICLE_RAMMING"]
+    assert vr["attractiveness"].value_counts().to_dict() == {4: 16, 2: 10, 3: 10, 5: 10, 1: 6}
+    assert vr["consequence"].value_counts().sort_index().to_dict() == {
+        1: 6,
+        2: 4,
+        3: 15,
+        4: 15,
+        5: 12,
+    }
+    sfatului = scores.loc["relation/9620387|VEHICLE_RAMMING"]
+    assert sfatului["why"] == "VEHICLE_RAMMING: L 5 × C 5 = 25 → R_100 100.0 (very high)"
+    assert sum(len(s.measures) for s in draft.sites) == 60
