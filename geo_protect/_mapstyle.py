@@ -34,13 +34,12 @@ ATTRIBUTION = (
     '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a> (ODbL)'
 )
 
-BAND_ORDER: tuple[str, ...] = ("low", "medium", "high", "critical")
+BAND_ORDER: tuple[str, ...] = ("low", "medium", "high", "very high")
 BAND_COLOURS: dict[str, str] = {
     "low": "#3fb56b",
     "medium": "#f2c12e",
     "high": "#f5732a",
-    "critical": "#e8244f",
-    "very high": "#e8244f",  # top band of data/reference/risk_bands.csv
+    "very high": "#e8244f",  # top band, as in data/reference/risk_bands.csv
 }
 NEUTRAL = "#7d8da3"
 ENTRY_COLOURS: dict[str, str] = {
@@ -269,7 +268,7 @@ class MapChrome(MacroElement):  # type: ignore[misc]
         )
         self.legend = _legend_html(legend)
         self.spaces = spaces
-        self.rank = {band: i + 1 for i, band in enumerate(BAND_ORDER)} | {"very high": 4}
+        self.rank = {band: i + 1 for i, band in enumerate(BAND_ORDER)}
         self.band_colours = BAND_COLOURS
         self.neutral = NEUTRAL
         self.attribution = attribution

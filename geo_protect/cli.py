@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -154,30 +155,31 @@ def _ingest(
     *,
     source: Literal["local", "overpass"] = "local",
     spaces: Path | None = None,
-) -> None:
-    from geo_protect.ingest import ingest_city
+) -> dict[str, Any]:
+    from geo_protect import pipeline
     from geo_protect.store import open_store
 
     db = open_store(settings)
     reports = {}
     for c in targets:
         start = time.perf_counter()
-        with _progress() as report_progress:
-            report_progress(f"{c.name_en}: reading")
-            data = ingest_city(
+        with _progress() as say:
+            data = pipeline.ingest(
+                db,
                 c,
                 source=source,
                 spaces=spaces,
-                progress=lambda m, name=c.name_en: report_progress(f"{name}: {m}"),  # type: ignore[misc]
+                overpass_url=settings.overpass_url,
+                timeout=settings.http_timeout,
+                progress=lambda m, name=c.name_en: say(f"{name}: {m}"),  # type: ignore[misc]
             )
-            report_progress(f"{c.name_en}: writing to the {settings.store} store")
-            db.replace_city(c.slug, data.layers, data.report)
         reports[c.slug] = data.report
         err_console.print(
             f"[green]✓[/] {c.label}: {sum(data.report.counts.values()):,} features "
             f"in {time.perf_counter() - start:.1f} s"
         )
     _print_ingest_summary(targets, reports)
+    return reports
 
 
 def _print_ingest_summary(targets: Sequence[City], reports: dict[str, Any]) -> None:
@@ -206,6 +208,337 @@ def _print_ingest_summary(targets: Sequence[City], reports: dict[str, Any]) -> N
     for c in targets:
         for note in reports[c.slug].missing:
             console.print(f"[yellow]•[/] {note}")
+
+
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Output folder (default: the maps folder).", show_default=False),
+]
+
+
+def _require(db: Any, c: City) -> None:
+    from geo_protect._errors import MissingDataError
+
+    if c.slug not in db.cities():
+        raise MissingDataError(f"{c.name_en}: not ingested yet; run `geo-protect ingest {c.slug}`")
+
+
+@app.command()
+def analyse(
+    city: CityArg = None, all_: AllOpt = False, store: StoreOpt = None, database_url: DbOpt = None
+) -> None:
+    """Entry points, crowd capacity and hostile-vehicle approach speeds per public space."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        metrics = {}
+        for c in _cities(city, all_, settings):
+            _require(db, c)
+            data = pipeline.load_city_data(db, c)
+            if data["public_space"].empty:
+                console.print(f"[yellow]•[/] {c.name_en}: no public spaces to analyse")
+                continue
+            with _progress() as say:
+                results = pipeline.analyse(db, c, data=data, progress=say)
+            metrics[c] = results
+        _print_analysis_summary(metrics)
+
+    _run(step)
+
+
+def _print_analysis_summary(metrics: dict[City, dict[str, Any]]) -> None:
+    table = Table(title="Analysis per city")
+    for col in (
+        "city",
+        "spaces",
+        "entries",
+        "vehicle-permeable",
+        "blocked",
+        ">30 km/h",
+        ">48 km/h",
+        "worst speed",
+        "worst space",
+    ):
+        table.add_column(col, justify="left" if col in ("city", "worst space") else "right")
+    for c, results in metrics.items():
+        m = results["space_metric"]
+        e = results["entry_point"]
+        worst = m["worst_speed_kmh"].idxmax() if m["worst_speed_kmh"].notna().any() else None
+        table.add_row(
+            c.name_en,
+            f"{len(m):,}",
+            f"{len(e):,}",
+            f"{int((e['entry_class'] == 'vehicle_permeable').sum()):,}",
+            f"{int((e['entry_class'] == 'blocked').sum()):,}",
+            f"{int(m['n_entries_over_30'].sum()):,}",
+            f"{int(m['n_entries_over_48'].sum()):,}",
+            "—" if worst is None else f"{m.at[worst, 'worst_speed_kmh']:.0f} km/h",
+            "—" if worst is None else _label(m.at[worst, "name"], worst),
+        )
+    console.print(table)
+    console.print("[dim]Speeds: flat-ground vehicle dynamics, indicative (see data/reference).[/]")
+
+
+@app.command()
+def assess(
+    city: CityArg = None,
+    all_: AllOpt = False,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from", help="Assessments filled by assessors (.yaml, .json or .csv)."),
+    ] = None,
+    out: OutOpt = None,
+    store: StoreOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Score every space per threat type (pre-filled from evidence, or from an assessors' file)."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.assessment import write_assessment
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        targets = _cities(city, all_, settings)
+        if from_file is not None and len(targets) != 1:
+            raise typer.BadParameter("--from goes with one city")
+        folder = (out or settings.maps_dir) / "assessments"
+        for c in targets:
+            _require(db, c)
+            with _progress() as say:
+                assessment, scores = pipeline.assess(db, c, assessment_file=from_file, progress=say)
+            draft = write_assessment(assessment, folder / f"{c.slug}.yaml")  # type: ignore[arg-type]
+            _print_scores(c, scores)
+            console.print(f"assessments for the field team: {draft}")
+
+    _run(step)
+
+
+def _print_scores(c: City, scores: Any) -> None:
+    from geo_protect.risk import site_summary
+
+    summary = site_summary(scores)
+    table = Table(title=f"{c.label}: highest-risk spaces (worst credible scenario)")
+    for col in ("space", "worst threat", "R_100", "band", "mean R_100", "threats assessed"):
+        table.add_column(col)
+    for uid, row in summary.head(10).iterrows():
+        table.add_row(
+            _label(row.get("name"), uid),
+            str(row.get("worst_threat", "")),
+            _fmt(row.get("max_risk_100")),
+            str(row.get("worst_band", "")),
+            _fmt(row.get("mean_risk_100")),
+            str(row.get("n_assessed", "")),
+        )
+    console.print(table)
+
+
+def _label(name: Any, uid: Any) -> str:
+    """A space's name, or its uid when it has none."""
+    return str(uid) if name is None or name is pd.NA or name != name else str(name)
+
+
+def _fmt(value: Any) -> str:
+    try:
+        return f"{float(value):.0f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+@app.command()
+def why(
+    city: Annotated[str, typer.Argument(help="City slug.")],
+    space: Annotated[str, typer.Argument(help="Space uid (e.g. relation/9620387) or name.")],
+    threat: Annotated[str, typer.Option("--threat", help="Threat type.")] = "VEHICLE_RAMMING",
+    store: StoreOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Explain a risk score: inputs, evidence, overrides and formula."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.risk import why as explain
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        c = get_city(city, settings.data_dir)
+        _require(db, c)
+        assessment, _ = pipeline.assess(db, c)
+        uid = _space_uid(db, c, space)
+        console.print(explain(assessment, uid, threat.upper()).text())  # type: ignore[arg-type]
+
+    _run(step)
+
+
+def _space_uid(db: Any, c: City, space: str) -> str:
+    from geo_protect._errors import ValidationError
+
+    spaces = db.read_layer(c.slug, "public_space")
+    if space in spaces.index:
+        return space
+    hits = spaces.index[spaces["name"].str.casefold() == space.casefold()]
+    if len(hits) == 0:
+        raise ValidationError(f"{c.name_en}: no public space with uid or name {space!r}")
+    return str(spaces.loc[hits, "geometry"].area.idxmax()) if len(hits) > 1 else str(hits[0])
+
+
+@app.command()
+def compare(out: OutOpt = None, store: StoreOpt = None, database_url: DbOpt = None) -> None:
+    """Rank hotspots across every city (CSV, charts and a self-contained HTML report)."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.store import open_store
+
+        report = pipeline.compare_cities(
+            open_store(settings),
+            load_cities(settings.data_dir).values(),
+            (out or settings.maps_dir) / "comparison",
+        )
+        console.print(f"comparison report: {report}")
+
+    _run(step)
+
+
+@app.command()
+def maps(
+    city: CityArg = None,
+    all_: AllOpt = False,
+    out: OutOpt = None,
+    store: StoreOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Write the interactive risk map of each city and an index page (offline HTML)."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        outcomes = {}
+        for c in _cities(city, all_, settings):
+            outcome = pipeline.CityOutcome(c)
+            if c.slug in db.cities():
+                outcome.report = db.report(c.slug)
+                outcome.layers = {name: db.read_layer(c.slug, name) for name in db.layers(c.slug)}
+            else:
+                outcome.notes.append(f"{c.name_en}: not ingested yet")
+            outcomes[c.slug] = outcome
+        with _progress() as say:
+            index = pipeline.draw_maps(
+                outcomes,
+                out or settings.maps_dir,
+                tile_url=settings.tile_url,
+                tile_attribution=settings.tile_attribution,
+                progress=say,
+            )
+        console.print(f"maps index: {index}")
+
+    _run(step)
+
+
+@app.command()
+def export(
+    city: CityArg = None,
+    all_: AllOpt = False,
+    out: OutOpt = None,
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="geojson, gpkg and/or csv (default: all).")
+    ] = None,
+    store: StoreOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Export spaces, entries, approaches and scores (GeoJSON, GeoPackage, CSV) and site reports."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect.export import EXPORT_FORMATS, export_city
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        for c in _cities(city, all_, settings):
+            _require(db, c)
+            wanted = [
+                n
+                for n in ("public_space", "entry_point", "approach", "space_metric", "assessment")
+                if n in db.layers(c.slug)
+            ]
+            layers: dict[str, Any] = {n: db.read_layer(c.slug, n) for n in wanted}
+            folder = (out or settings.maps_dir) / "exports" / c.slug
+            files = export_city(c.slug, layers, folder, formats=fmt or EXPORT_FORMATS)
+            console.print(f"{c.name_en}: {len(files)} files in {folder}")
+
+    _run(step)
+
+
+@app.command()
+def run(
+    store: StoreOpt = None,
+    database_url: DbOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """The main job: ingest, analyse, assess every city with data; compare; draw the maps."""
+    settings = _settings(store, database_url)
+
+    def step() -> None:
+        from geo_protect import pipeline
+        from geo_protect.store import open_store
+
+        db = open_store(settings)
+        out_dir = out or settings.maps_dir
+        targets = list(load_cities(settings.data_dir).values())
+        outcomes: dict[str, pipeline.CityOutcome] = {}
+        analysed: dict[City, dict[str, Any]] = {}
+        reports: dict[str, Any] = {}
+        for c in targets:
+            outcome = pipeline.CityOutcome(c)
+            start = time.perf_counter()
+            with _progress() as say:
+                tell = lambda m, name=c.name_en: say(f"{name}: {m}")  # noqa: E731
+                data = pipeline.ingest(db, c, progress=tell)
+                outcome.report = data.report
+                outcome.layers = dict(data.layers)
+                if data["public_space"].empty:
+                    outcome.notes.append(f"{c.name_en}: no public spaces in the offline data")
+                else:
+                    results = pipeline.analyse(db, c, data=data, progress=tell)
+                    analysed[c] = results
+                    outcome.layers.update(results)
+                    assessment, scores = pipeline.assess(
+                        db, c, data=data, space_metric=results["space_metric"], progress=tell
+                    )
+                    outcome.layers["assessment"] = scores
+                    from geo_protect.assessment import write_assessment
+
+                    write_assessment(assessment, out_dir / "assessments" / f"{c.slug}.yaml")  # type: ignore[arg-type]
+            reports[c.slug] = data.report
+            outcomes[c.slug] = outcome
+            err_console.print(f"[green]✓[/] {c.label} in {time.perf_counter() - start:.1f} s")
+        _print_ingest_summary(targets, reports)
+        if analysed:
+            _print_analysis_summary(analysed)
+        with _progress() as say:
+            say("cross-city comparison")
+            report = pipeline.compare_cities(db, targets, out_dir / "comparison")
+            index = pipeline.draw_maps(
+                outcomes,
+                out_dir,
+                tile_url=settings.tile_url,
+                tile_attribution=settings.tile_attribution,
+                progress=say,
+            )
+        console.print(f"[bold]maps:[/] {index}")
+        console.print(f"[bold]comparison:[/] {report}")
+
+    _run(step)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -62,7 +62,7 @@ def exposure_band(
     high_kmh: float | None = None,
     critical_kmh: float | None = None,
 ) -> pd.Series:
-    """Vehicle-exposure band of the worst entry speed: low, medium, high, critical or NA.
+    """Vehicle-exposure band of the worst entry speed: low, medium, high, very high or NA.
 
     Parameters
     ----------
@@ -79,7 +79,7 @@ def exposure_band(
     Examples
     --------
     >>> exposure_band(pd.Series([0.0, 30.0, 50.0, 70.0, None])).tolist()
-    ['low', 'medium', 'high', 'critical', <NA>]
+    ['low', 'medium', 'high', 'very high', <NA>]
     """
     bounds = [
         _setting("exposure_medium_kmh", medium_kmh),
@@ -191,7 +191,7 @@ def _legend(
         (style.BAND_COLOURS["low"], f"< {lo} km/h", "line"),
         (style.BAND_COLOURS["medium"], f"{lo}–{mid} km/h", "line"),
         (style.BAND_COLOURS["high"], f"{mid}–{hi} km/h", "line"),
-        (style.BAND_COLOURS["critical"], f"≥ {hi} km/h", "line"),
+        (style.BAND_COLOURS["very high"], f"≥ {hi} km/h", "line"),
     ]
     basis = set(risk["basis"])
     if "assessment" in basis:

@@ -12,6 +12,7 @@ Analysis layers are registered by the modules that compute them.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = [
     "SOURCE_LAYERS",
     "WGS84",
     "LayerSpec",
+    "all_layers",
     "conform",
     "empty_layer",
     "register_layer",
@@ -130,9 +132,30 @@ SOURCE_LAYERS: tuple[str, ...] = (
 )
 
 
+#: Modules that register the analysis layers (issue 3 and 4) when imported.
+ANALYSIS_MODULES = (
+    "geo_protect.entries",
+    "geo_protect.approach",
+    "geo_protect.analysis",
+    "geo_protect.risk",
+)
+
+
+def all_layers() -> dict[str, LayerSpec]:
+    """Every layer of the data model, the analysis layers included.
+
+    Analysis layers are declared next to the code that computes them; this imports
+    those modules so that a store can read or write any layer without the caller
+    having imported them first.
+    """
+    for module in ANALYSIS_MODULES:
+        importlib.import_module(module)
+    return LAYERS
+
+
 def empty_layer(name: str) -> gpd.GeoDataFrame:
     """An empty GeoDataFrame with the columns, dtypes and CRS of layer ``name``."""
-    spec = LAYERS[name]
+    spec = all_layers()[name]
     frame = pd.DataFrame(
         {col: pd.Series(dtype=_pandas_dtype(dt)) for col, dt in spec.columns.items()}
     )
@@ -154,7 +177,7 @@ def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ValidationError
         Naming the layer and the first problem found.
     """
-    spec = LAYERS[name]
+    spec = all_layers()[name]
     if gdf.crs is None or not gdf.crs.equals(WGS84):
         raise ValidationError(f"layer {name!r}: CRS must be {WGS84}, got {gdf.crs}")
     if gdf.index.has_duplicates:

@@ -398,11 +398,11 @@ def test_exposure_band_bounds() -> None:
         "medium",
         "medium",
         "high",
-        "critical",
+        "very high",
         pd.NA,
     ]
     assert exposure_band(pd.Series([40.0]), medium_kmh=10, high_kmh=20, critical_kmh=40)[0] == (
-        "critical"
+        "very high"
     )
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from geo_protect._errors import StoreError
 from geo_protect.citydata import IngestReport
-from geo_protect.schema import LAYERS, WGS84, LayerSpec
+from geo_protect.schema import LAYERS, WGS84, LayerSpec, all_layers
 
 __all__ = [
     "CityInfo",
@@ -63,7 +63,7 @@ def check_slug(city: str) -> str:
 
 def spec_of(layer: str) -> LayerSpec:
     """The registered spec of ``layer``, or a :class:`StoreError` listing the known ones."""
-    spec = LAYERS.get(layer)
+    spec = all_layers().get(layer)
     if spec is None:
         raise StoreError(
             f"layer {layer!r} is not registered in geo_protect.schema.LAYERS "

@@ -1,0 +1,193 @@
+"""The main job, step by step: ingest, analyse, assess, compare, draw.
+
+Each step reads its inputs from a store and writes its results back in one
+transaction, so the steps can run separately (``geo-protect analyse``) or together
+(``geo-protect run``), and the service can re-run one step per edit. The functions here
+only wire library calls together; the analysis lives in the modules they call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+
+from geo_protect._errors import MissingDataError
+from geo_protect.cities import City
+from geo_protect.citydata import CityData, IngestReport
+from geo_protect.schema import SOURCE_LAYERS
+from geo_protect.store.base import Store
+
+__all__ = [
+    "CityOutcome",
+    "analyse",
+    "assess",
+    "compare_cities",
+    "draw_maps",
+    "ingest",
+    "load_city_data",
+]
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class CityOutcome:
+    """What the main job produced for one city (for the summary and the maps index)."""
+
+    city: City
+    report: IngestReport = field(default_factory=IngestReport)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_spaces(self) -> bool:
+        """True when the city has public spaces to analyse."""
+        spaces = self.layers.get("public_space")
+        return spaces is not None and not spaces.empty
+
+
+def load_city_data(store: Store, city: City) -> CityData:
+    """The source layers and ingest report of a city, read from a store."""
+    layers = {name: store.read_layer(city.slug, name) for name in SOURCE_LAYERS}
+    return CityData(city.slug, layers, store.report(city.slug))
+
+
+def ingest(
+    store: Store,
+    city: City,
+    *,
+    source: str = "local",
+    spaces: Path | None = None,
+    overpass_url: str | None = None,
+    timeout: float | None = None,
+    progress: Progress = _quiet,
+) -> CityData:
+    """Ingest one city and replace it in the store (atomically)."""
+    from geo_protect.ingest import ingest_city
+
+    options: dict[str, object] = {}
+    if overpass_url is not None:
+        options["overpass_url"] = overpass_url
+    if timeout is not None:
+        options["timeout"] = timeout
+    data = ingest_city(city, source=source, spaces=spaces, progress=progress, **options)  # type: ignore[arg-type]
+    progress("writing to the store")
+    store.replace_city(city.slug, data.layers, data.report)
+    return data
+
+
+def analyse(
+    store: Store, city: City, *, data: CityData | None = None, progress: Progress = _quiet
+) -> dict[str, gpd.GeoDataFrame]:
+    """Entry points, crowd capacity and vehicle approach speeds of a city, stored.
+
+    Raises
+    ------
+    MissingDataError
+        When the city has no public spaces (nothing to analyse).
+    """
+    from geo_protect.analysis import analyse_city
+
+    data = data or load_city_data(store, city)
+    progress("analysing entries, crowd capacity and approach speeds")
+    results = analyse_city(city, data)
+    progress("writing the analysis layers")
+    store.write_layers(city.slug, results)
+    return results
+
+
+def assess(
+    store: Store,
+    city: City,
+    *,
+    data: CityData | None = None,
+    space_metric: gpd.GeoDataFrame | None = None,
+    assessment_file: Path | None = None,
+    progress: Progress = _quiet,
+) -> tuple[object, gpd.GeoDataFrame]:
+    """Score a city's spaces per threat and store the ``assessment`` layer.
+
+    With ``assessment_file`` (YAML, JSON or CSV filled by assessors) the ratings come
+    from that file, validated against the questionnaire; otherwise they are pre-filled
+    from the evidence (approach speeds, crowd capacity, nearby POIs).
+
+    Returns
+    -------
+    tuple
+        The :class:`~geo_protect.assessment.CityAssessment` and the scored layer.
+    """
+    from geo_protect.assessment import read_assessment
+    from geo_protect.evidence import prefill
+    from geo_protect.risk import score
+
+    data = data or load_city_data(store, city)
+    if assessment_file is not None:
+        progress(f"reading assessments from {assessment_file.name}")
+        assessment = read_assessment(assessment_file)
+    else:
+        if space_metric is None:
+            if "space_metric" not in store.layers(city.slug):
+                raise MissingDataError(
+                    f"{city.name_en}: no analysis stored; "
+                    f"run `geo-protect analyse {city.slug}` first"
+                )
+            space_metric = store.read_layer(city.slug, "space_metric")
+        progress("pre-filling assessments from the evidence")
+        assessment = prefill(
+            data["public_space"],
+            city=city.slug,
+            crs=city.crs,
+            space_metric=space_metric,
+            pois=data["poi"],
+            barriers=data["barrier"],
+            surveillance=data["surveillance"],
+        )
+    scores = score(assessment, data["public_space"])
+    progress("writing the scores")
+    store.write_layers(city.slug, {"assessment": scores})
+    return assessment, scores
+
+
+def compare_cities(store: Store, cities: Iterable[City], out_dir: Path) -> Path:
+    """Write the cross-city hotspot comparison; returns its HTML report."""
+    from geo_protect.compare import compare, results_from_store
+
+    cities = list(cities)
+    results = results_from_store(
+        store, [c.slug for c in cities], labels={c.slug: c.label for c in cities}
+    )
+    compare(results, out_dir)
+    return out_dir / "comparison.html"
+
+
+def draw_maps(
+    outcomes: Mapping[str, CityOutcome],
+    out_dir: Path,
+    *,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    progress: Progress = _quiet,
+) -> Path:
+    """One interactive map per city with data, and an index page; returns the index."""
+    from geo_protect.riskmap import summarise, write_city_map, write_index
+
+    summaries = []
+    for outcome in outcomes.values():
+        city = outcome.city
+        if outcome.has_spaces:
+            progress(f"{city.name_en}: drawing the map")
+            path = write_city_map(
+                city, outcome.layers, out_dir, tile_url=tile_url, tile_attribution=tile_attribution
+            )
+            summaries.append(summarise(city, outcome.layers, map_file=path.name))
+        else:
+            missing = [*outcome.report.missing, *outcome.notes]
+            summaries.append(summarise(city, outcome.layers, missing=missing))
+    return write_index(summaries, out_dir)
