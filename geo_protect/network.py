@@ -247,9 +247,9 @@ def _apply_barriers(edges: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame, *, max_
     post_lines = barriers[gap_kind & ~is_point]
     if not post_lines.empty:  # a mapped row of bollards: its vertices are the posts
         xy, owner = shapely.get_coordinates(post_lines.geometry.values, return_index=True)
+        owners = pd.Index(post_lines.index.to_numpy()[owner])
         extra = gpd.GeoDataFrame(
-            geometry=gpd.GeoSeries(shapely.points(xy), crs=edges.crs),
-            index=post_lines.index.to_numpy()[owner],
+            geometry=gpd.GeoSeries(shapely.points(xy), index=owners, crs=edges.crs)
         )
         posts = pd.concat([posts[["geometry"]], extra])
     if not posts.empty:

@@ -1,0 +1,819 @@
+"""Hostile-vehicle approach analysis: the highest impact speed each vehicle class can reach.
+
+A Vehicle Dynamics Assessment (domain brief §2.2) on the whole hostile-vehicle network,
+for every vehicle-permeable entry point of every public space at once.
+
+Model (flat ground: no elevation data is used, gradients are taken as zero)
+--------------------------------------------------------------------------------
+* Along an edge the vehicle accelerates at its design acceleration ``a``:
+  ``v² = v0² + 2·a·s``, capped by its top speed.
+* At a bend (an intermediate vertex of an edge, or the turn from one directed edge to
+  the next at a junction) the speed is capped by the skid limit ``v² ≤ μ·g·R``. The
+  radius ``R`` comes from the deflection ``Δ`` and the available width ``w`` (the
+  edge's ``width_m``; the mean of both edges at a junction), see :func:`turn_radius`.
+  Edge geometry is first simplified to within ``w/2`` (Douglas-Peucker) so that a
+  corner digitised as several close vertices counts as one corner.
+* A U-turn (back along the same edge) is allowed, on a circle of diameter ``w``.
+* A bend or turn tighter than the class's turning radius cannot be driven in one sweep:
+  the vehicle stops and manoeuvres, so it leaves the bend at rest.
+* The vehicle may start anywhere at rest; on ``through_road`` edges it may start at the
+  road's speed × ``road_speed_factor`` (brief §2.2 step 4).
+* Edges closed by a barrier (``blocked_by``) are never driven through; an entry on one
+  is reached along it from its outer end (the entry-point contract puts the barrier
+  beyond a vehicle-permeable entry).
+* The speed at an entry is the speed crossing the outline: a bend exactly there does
+  not slow it (the vehicle need not turn to hit a barrier on the line).
+
+Why the search finds the maximum over all approach paths
+--------------------------------------------------------
+Work with ``E = v²``. Driving a segment of length ``s`` maps ``E ↦ min(T, E + 2·a·s)``
+and a bend maps ``E ↦ min(C, E)`` (``T`` the top speed², ``C = μ·g·R``). Such maps
+compose into the same form, so a whole directed edge is ``E_out = min(K, E_in + 2·a·L)``
+(``L`` its length, ``K`` the tightest of its bends and of the top speed, each relaxed by
+the run-up left after it), and a turn is ``min(C_turn, ·)``. All these maps are
+monotone non-decreasing. The best entry speed of directed edge ``d`` over *every* walk
+(of any length, U-turns and loops included) is therefore the least solution of
+
+    E_in(d) = max(E0(d), max over turns p→d of min(C_turn(p, d), E_out(p)))
+
+above the start values ``E0`` (Kleene fixed point of a monotone operator). Value
+iteration from ``E0`` (Bellman-Ford style, label-correcting, vectorised over all turns
+out of the edges that changed in the last round) converges to exactly that solution:
+after round ``k`` every walk of ``k`` turns is accounted for, no label ever exceeds the
+true maximum (each is the speed of an actual walk) and labels are bounded by ``T``, so
+the iteration stops after finitely many strict improvements. This differs from a
+shortest-path search on purpose: a *longer* path with gentler turns can be faster, and
+a label-setting (Dijkstra) order does not apply since speed grows along a path.
+
+Predecessor pointers give the worst-case walk. Because every map above is "min of caps
+and ``E + 2·a·distance``", the speed it reaches at the entry is also reached starting
+from rest ``v²/(2a)`` metres before the entry along the same walk (or from road speed
+on a through-road, later still): the path is traced back only that far, and its length
+is the run-up ``run_up_m``.
+
+One search per vehicle class serves every target. A target whose worst-case walk runs
+through its own space (it would have entered the space by another entry first) is
+redone with that space's edges removed; that restricted search is warm-started from the
+global labels whose walks avoid the space (they are already optimal), so only the
+labels that depended on the space are recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from geo_protect._errors import AnalysisError
+from geo_protect.network import StreetNetwork
+from geo_protect.reference import parameter
+from geo_protect.reference import version as reference_version
+from geo_protect.schema import WGS84, LayerSpec, conform, empty_layer, register_layer
+from geo_protect.vehicles import (
+    VEHICLE_COLUMNS,
+    kinetic_energy_kj,
+    required_rating,
+    required_test_speed,
+    vehicle_classes,
+)
+
+__all__ = ["APPROACH", "TARGET_COLUMNS", "approach_speeds", "turn_radius"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+APPROACH = register_layer(
+    LayerSpec(
+        "approach",
+        "LineString",
+        {
+            "entry_uid": "string",
+            "space_uid": "string",
+            "vehicle": "string",
+            "speed_kmh": "float64",
+            "start_speed_kmh": "float64",
+            "run_up_m": "float64",
+            "impact_angle_deg": "float64",
+            "energy_kj": "float64",
+            "test_speed_kmh": "float64",
+            "required_rating": "string",
+            "method": "string",
+        },
+        description=(
+            "Worst-case hostile-vehicle approach per entry point and vehicle class "
+            "(flat-ground VDA, brief §2.2); the path is drawn from its start to the entry."
+        ),
+        analysis=True,
+    )
+)
+
+#: Columns of the ``targets`` frame of :func:`approach_speeds`.
+TARGET_COLUMNS = ("space_uid", "edge", "at_m", "towards", "impact_angle_deg")
+
+_KMH = 3.6  # m/s -> km/h (unit conversion)
+_EPS_E = 1e-9  # numerical tolerance on v² (m²/s²): smaller changes are not improvements
+_EPS_M = 1e-9  # numerical tolerance on lengths (m)
+
+
+def turn_radius(
+    deflection_rad: npt.ArrayLike, width_m: npt.ArrayLike, leg_m: npt.ArrayLike
+) -> FloatArray:
+    """Radius of the fastest arc through a bend of the street, in metres.
+
+    ``R = max(w / (2·sin(Δ/2)), min(w / (1 − cos(Δ/2)), leg / tan(Δ/2)))``
+
+    * ``w / (1 − cos(Δ/2))`` is the racing line: an arc from the outside of the street
+      before the bend, touching the inside of the corner, to the outside after it, using
+      the whole width ``w`` (kerbs are mounted by an attacker, so the carriageway width
+      stands for the lateral room of the vehicle's centre).
+    * ``leg / tan(Δ/2)`` limits that arc to the straight length available on each side
+      (half of the shorter adjacent segment, as the next vertex may be a bend too); on a
+      circle digitised with chords it gives back the circle's radius.
+    * ``w / (2·sin(Δ/2))``, the brief's estimate (an arc whose chord is the width), is
+      the floor: the tightest turn made inside the junction itself.
+
+    A U-turn (``Δ = π``) gets ``w/2``. Straight on (``Δ = 0``) gets ``inf``.
+
+    Parameters
+    ----------
+    deflection_rad
+        Change of heading at the bend, 0 (straight on) to π (U-turn).
+    width_m
+        Available width.
+    leg_m
+        Straight length available before and after the bend.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = turn_radius([np.pi / 2, np.pi, 0.0], [4.0, 6.0, 6.0], [100.0, 100.0, 10.0])
+    >>> r.round(2).tolist()
+    [13.66, 3.0, inf]
+    """
+    delta = np.asarray(deflection_rad, dtype=float)
+    w = np.asarray(width_m, dtype=float)
+    leg = np.asarray(leg_m, dtype=float)
+    half = delta / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chord = w / (2 * np.sin(half))
+        racing = w / (2 * np.sin(half / 2) ** 2)  # = w / (1 - cos(Δ/2)), stable for small Δ
+        legs = leg / np.tan(half)
+    radius = np.maximum(chord, np.minimum(racing, legs))
+    return np.asarray(np.where(delta > 0, radius, np.inf), dtype=float)
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """The directed-edge graph of the vehicle network (directed edge ``2i``: u→v, ``2i+1``: v→u)."""
+
+    edge_index: pd.Index  # network edge id of undirected vehicle edge i
+    transit: BoolArray  # per directed edge: not closed by a barrier (may be driven through)
+    geoms: npt.NDArray[np.object_]  # original LineString of edge i, drawn u→v
+    length: FloatArray  # per directed edge
+    start_e: (
+        FloatArray  # per directed edge: v² the vehicle may start with, before the top-speed cap
+    )
+    bend_dedge: IntArray  # per bend (sorted by directed edge)
+    bend_pos: FloatArray  # distance of the bend from the directed edge's tail
+    bend_radius: FloatArray
+    bend_start: IntArray  # CSR offsets of the bends of each directed edge (len 2n + 1)
+    turn_pred: IntArray  # per turn (sorted by pred)
+    turn_succ: IntArray
+    turn_radius: FloatArray
+    turn_start: IntArray  # CSR offsets of the turns out of each directed edge (len 2n + 1)
+    xy: FloatArray  # vertices of the original geometries, edge after edge
+    xy_start: IntArray  # CSR offsets of the vertices of each undirected edge (len n + 1)
+    xy_at: FloatArray  # distance of each vertex from its edge's u end
+
+
+@dataclass(frozen=True)
+class _Class:
+    """A vehicle class on a graph: its caps in v² units."""
+
+    accel: float
+    top_e: float
+    start_e: FloatArray  # per directed edge, capped at top_e
+    k: FloatArray  # per directed edge: E_out = min(k, E_in + 2·a·L)
+    bend_cap: FloatArray
+    turn_cap: FloatArray
+
+
+def approach_speeds(
+    network: StreetNetwork,
+    targets: pd.DataFrame,
+    *,
+    spaces: gpd.GeoDataFrame | None = None,
+    vehicles: pd.DataFrame | None = None,
+    friction: float | None = None,
+    gravity: float | None = None,
+    road_speed_factor: float | None = None,
+    safety_factor: float | None = None,
+    default_width_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Worst-case hostile-vehicle approach of every target, per vehicle class.
+
+    See the module docstring for the model and why the search is exact over all
+    approach paths. Ground is taken as flat (no elevation data): the ``method`` column
+    says so on every row.
+
+    Parameters
+    ----------
+    network
+        The street network. Vehicles drive :attr:`StreetNetwork.vehicle_edges`; an edge
+        of a vehicle-passable class closed by a barrier is not driven through, but a
+        target on it is reached along it from its outer end (by the entry-point contract
+        the barrier lies beyond a vehicle-permeable entry, else the entry is blocked).
+    targets
+        One row per vehicle-permeable entry point, index = entry uid, columns
+        ``space_uid``, ``edge`` (id in ``network.edges``), ``at_m`` (distance along that
+        edge from its ``u`` end where the space boundary is crossed), ``towards``
+        (``"u"`` or ``"v"``, the end the vehicle drives towards when entering) and
+        ``impact_angle_deg`` (copied through).
+    spaces
+        Public spaces (index = space uid, any CRS); when given, an approach to an entry
+        never runs through that entry's own space.
+    vehicles
+        Vehicle-class table indexed by code with ``rating_class``, ``test_mass_kg``,
+        ``acceleration_ms2``, ``top_speed_kmh``, ``turning_radius_m`` (default:
+        :func:`~geo_protect.vehicles.vehicle_classes`).
+    friction, gravity, road_speed_factor, safety_factor
+        Override ``hvm_friction`` (μ), ``gravity_ms2``, ``hvm_road_speed_factor`` and
+        ``hvm_safety_factor`` of ``data/reference/parameters.csv``.
+    default_width_m
+        Width of edges without one (default ``lane_width_m``).
+
+    Returns
+    -------
+    GeoDataFrame
+        The ``approach`` layer (WGS84), uid ``"{entry_uid}|{vehicle}"``, one row per
+        target and vehicle class. A target on an edge of a class no vehicle drives
+        (steps...) gets speed 0, no rating and a zero-length line at the entry.
+
+    Raises
+    ------
+    AnalysisError
+        If ``targets`` lacks a column, names an edge the network does not have, has an
+        ``at_m`` outside its edge or a ``towards`` other than u/v, or if the vehicle
+        table is incomplete.
+    """
+    mu = parameter("hvm_friction") if friction is None else friction
+    g = parameter("gravity_ms2") if gravity is None else gravity
+    factor = parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor
+    sf = parameter("hvm_safety_factor") if safety_factor is None else safety_factor
+    width0 = parameter("lane_width_m") if default_width_m is None else default_width_m
+    fleet = vehicle_classes() if vehicles is None else vehicles
+    _check_vehicles(fleet)
+    edge_of, pos_of = _check_targets(network, targets)
+    if targets.empty:
+        return empty_layer("approach")
+
+    graph = _prepare(network, road_speed_factor=factor, default_width_m=width0)
+    # each target on the directed edge it is driven along, and its distance from that edge's tail
+    loc = graph.edge_index.get_indexer(edge_of)
+    drivable = loc >= 0
+    towards_v = targets["towards"].to_numpy(dtype=object) == "v"
+    tgt_dedge = np.where(drivable, 2 * loc + (~towards_v), -1).astype(np.int64)
+    lengths_all = network.edges.loc[edge_of, "length_m"].to_numpy(dtype=float)
+    tgt_x = np.where(towards_v, pos_of, lengths_all - pos_of)
+    space_edges = _space_edges(graph, spaces, targets, network.crs)
+
+    method = (
+        f"VDA flat ground (no gradients); mu={mu:g}, g={g:g}, road start x{factor:g}, "
+        f"SF={sf:g}; reference {reference_version()}"
+    )
+    frames = []
+    for code, row in fleet.iterrows():
+        klass = _vehicle_on(graph, row, friction=mu, gravity=g)
+        speed_e, start_e, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
+        speed = np.sqrt(speed_e) * _KMH
+        frames.append(
+            _rows(
+                targets,
+                str(code),
+                row,
+                speed,
+                np.sqrt(start_e) * _KMH,
+                run_up,
+                lines,
+                fleet,
+                safety_factor=sf,
+                method=method,
+            )
+        )
+    out = pd.concat(frames)
+    lines = out.pop("_line").to_numpy(copy=True)
+    missing = pd.isna(lines)
+    if missing.any():  # entries off the vehicle network: a zero-length line at the entry
+        pts = np.tile(_entry_points(network, edge_of, pos_of), len(fleet))[missing]
+        xy = np.repeat(shapely.get_coordinates(pts), 2, axis=0)
+        lines[missing] = shapely.linestrings(xy, indices=np.repeat(np.arange(len(pts)), 2))
+    geometry = gpd.GeoSeries(lines, index=out.index, crs=network.crs)
+    layer = gpd.GeoDataFrame(out, geometry=geometry.to_crs(WGS84))
+    layer.index.name = "uid"
+    return conform("approach", layer)
+
+
+def _check_vehicles(fleet: pd.DataFrame) -> None:
+    missing = [c for c in VEHICLE_COLUMNS if c not in fleet.columns]
+    if missing:
+        raise AnalysisError(f"approach_speeds: vehicle table lacks column(s) {', '.join(missing)}")
+    if fleet.empty:
+        raise AnalysisError("approach_speeds: the vehicle table is empty")
+    bad = fleet.index[~(fleet["acceleration_ms2"].to_numpy(dtype=float) > 0)]
+    if len(bad):
+        raise AnalysisError(
+            f"approach_speeds: vehicle class(es) {list(bad)} need an acceleration > 0"
+        )
+
+
+def _check_targets(network: StreetNetwork, targets: pd.DataFrame) -> tuple[IntArray, FloatArray]:
+    missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
+    if missing:
+        raise AnalysisError(f"approach_speeds: targets lack column(s) {', '.join(missing)}")
+    if targets.index.has_duplicates:
+        raise AnalysisError(
+            f"approach_speeds: target uid {targets.index[targets.index.duplicated()][0]!r} repeats"
+        )
+    edge = targets["edge"]
+    unknown = ~edge.isin(network.edges.index) | edge.isna()
+    if unknown.any():
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[unknown.to_numpy()][0]!r} names edge "
+            f"{edge[unknown].iloc[0]}, which is not in the network"
+        )
+    towards = targets["towards"].astype("string")
+    bad = ~towards.isin(["u", "v"]).fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[bad][0]!r} has "
+            f"towards={towards[bad].iloc[0]!r} (u or v)"
+        )
+    edge_of = edge.to_numpy(dtype=np.int64)
+    at = targets["at_m"].to_numpy(dtype=float, na_value=np.nan)
+    length = network.edges.loc[edge_of, "length_m"].to_numpy(dtype=float)
+    outside = ~((at >= -_EPS_M) & (at <= length + _EPS_M))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[i]!r} has at_m={at[i]} outside its edge "
+            f"(0 to {length[i]:.2f} m)"
+        )
+    return edge_of, np.clip(at, 0.0, length)
+
+
+def _ranges(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
+    """Concatenated ``arange(start[k], start[k] + count[k])`` and the owner ``k`` of each."""
+    total = int(count.sum())
+    owner = np.repeat(np.arange(len(count)), count)
+    first = np.cumsum(count) - count
+    return (np.arange(total) - first[owner] + start[owner]).astype(np.int64), owner
+
+
+def _prepare(network: StreetNetwork, *, road_speed_factor: float, default_width_m: float) -> _Graph:
+    """Directed edges, bends and turns of the vehicle network (class independent)."""
+    ve = network.edges[network.edges["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)]
+    if ve.empty:
+        raise AnalysisError("approach_speeds: the network has no edge a vehicle can drive")
+    n = len(ve)
+    geoms = ve.geometry.to_numpy()
+    width = ve["width_m"].to_numpy(dtype=float, na_value=np.nan)
+    width = np.where(np.isfinite(width) & (width > 0), width, default_width_m)
+    length = shapely.length(geoms)
+
+    # simplified geometry, for headings and bends only (lengths stay those of the original)
+    simple = shapely.simplify(geoms, width / 2, preserve_topology=False)
+    sxy, sown = shapely.get_coordinates(simple, return_index=True)
+    seg_ok = np.ones(n, dtype=bool)
+    same = sown[1:] == sown[:-1]
+    zero = same & (np.hypot(*np.diff(sxy, axis=0).T) <= _EPS_M)
+    seg_ok[sown[1:][zero]] = False
+    simple = np.where(seg_ok & (shapely.get_num_coordinates(simple) >= 2), simple, geoms)
+    sxy, sown = shapely.get_coordinates(simple, return_index=True)
+    first = np.searchsorted(sown, np.arange(n))
+    last = np.searchsorted(sown, np.arange(n), side="right") - 1
+
+    # bends: interior vertices of the simplified geometry
+    interior = np.ones(len(sxy), dtype=bool)
+    interior[first] = False
+    interior[last] = False
+    k = np.flatnonzero(interior)
+    vin = sxy[k] - sxy[k - 1]
+    vout = sxy[k + 1] - sxy[k]
+    bend_delta = _angle(vin, vout)
+    lin, lout = np.hypot(*vin.T), np.hypot(*vout.T)
+    owner = sown[k]
+    bend_r = turn_radius(bend_delta, width[owner], np.minimum(lin, lout) / 2)
+    pos = shapely.line_locate_point(geoms[owner], shapely.points(sxy[k]))
+    keep = np.isfinite(bend_r)
+    owner, pos, bend_r = owner[keep], pos[keep], bend_r[keep]
+    b_dedge = np.r_[2 * owner, 2 * owner + 1]
+    b_pos = np.r_[pos, length[owner] - pos]
+    b_r = np.r_[bend_r, bend_r]
+    order = np.argsort(b_dedge, kind="stable")
+    b_dedge, b_pos, b_r = b_dedge[order], b_pos[order], b_r[order]
+    bend_start = np.searchsorted(b_dedge, np.arange(2 * n + 1)).astype(np.int64)
+
+    # turns between directed edges at each node (U-turns included)
+    u = ve["u"].to_numpy(dtype=np.int64)
+    v = ve["v"].to_numpy(dtype=np.int64)
+    dedge = np.arange(2 * n)
+    tail = np.where(dedge % 2 == 0, u[dedge // 2], v[dedge // 2])
+    head = np.where(dedge % 2 == 0, v[dedge // 2], u[dedge // 2])
+    # heading leaving the tail and arriving at the head, and the adjacent segment lengths
+    fwd_first = sxy[first + 1] - sxy[first]
+    fwd_last = sxy[last] - sxy[last - 1]
+    h_out = np.empty((2 * n, 2))
+    h_in = np.empty((2 * n, 2))
+    h_out[0::2], h_out[1::2] = fwd_first, -fwd_last
+    h_in[0::2], h_in[1::2] = fwd_last, -fwd_first
+    seg_out = np.hypot(*h_out.T)
+    seg_in = np.hypot(*h_in.T)
+    pairs = pd.merge(
+        pd.DataFrame({"node": head, "pred": dedge}),
+        pd.DataFrame({"node": tail, "succ": dedge}),
+        on="node",
+    )
+    pred = pairs["pred"].to_numpy(dtype=np.int64)
+    succ = pairs["succ"].to_numpy(dtype=np.int64)
+    delta = _angle(h_in[pred], h_out[succ])
+    uturn = (pred ^ 1) == succ
+    delta[uturn] = np.pi
+    t_r = turn_radius(
+        delta,
+        (width[pred // 2] + width[succ // 2]) / 2,
+        np.minimum(seg_in[pred], seg_out[succ]) / 2,
+    )
+    order = np.lexsort((succ, pred))
+    pred, succ, t_r = pred[order], succ[order], t_r[order]
+    turn_start = np.searchsorted(pred, np.arange(2 * n + 1)).astype(np.int64)
+
+    gxy, gown = shapely.get_coordinates(geoms, return_index=True)
+    step = np.r_[0.0, np.hypot(*np.diff(gxy, axis=0).T)]
+    step[np.searchsorted(gown, np.arange(n))] = 0.0
+    run = np.cumsum(step)
+    gat = run - run[np.searchsorted(gown, np.arange(n))][gown]
+    through = np.repeat(ve["through_road"].to_numpy(dtype=bool, na_value=False), 2)
+    road = np.repeat(ve["speed_kmh"].to_numpy(dtype=float, na_value=0.0), 2)
+    start_v = np.where(through, road * road_speed_factor / _KMH, 0.0)
+    return _Graph(
+        edge_index=pd.Index(ve.index),
+        transit=np.repeat(ve["blocked_by"].isna().to_numpy(dtype=bool), 2),
+        geoms=geoms,
+        length=np.repeat(length, 2),
+        start_e=start_v**2,
+        bend_dedge=b_dedge,
+        bend_pos=b_pos,
+        bend_radius=b_r,
+        bend_start=bend_start,
+        turn_pred=pred,
+        turn_succ=succ,
+        turn_radius=t_r,
+        turn_start=turn_start,
+        xy=gxy,
+        xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
+        xy_at=gat,
+    )
+
+
+def _angle(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Unsigned angle between vectors (rows), 0 to π."""
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    dot = (a * b).sum(axis=1)
+    return np.asarray(np.arctan2(np.abs(cross), dot), dtype=float)
+
+
+def _vehicle_on(graph: _Graph, row: pd.Series, *, friction: float, gravity: float) -> _Class:
+    accel = float(row["acceleration_ms2"])
+    top_e = (float(row["top_speed_kmh"]) / _KMH) ** 2
+    r_min = float(row["turning_radius_m"])
+    skid = friction * gravity
+    bend_cap = np.where(graph.bend_radius >= r_min, skid * graph.bend_radius, 0.0)
+    k = np.full(len(graph.length), top_e)
+    relaxed = bend_cap + 2 * accel * (graph.length[graph.bend_dedge] - graph.bend_pos)
+    np.minimum.at(k, graph.bend_dedge, relaxed)
+    return _Class(
+        accel=accel,
+        top_e=top_e,
+        start_e=np.minimum(graph.start_e, top_e),
+        k=k,
+        bend_cap=bend_cap,
+        turn_cap=np.where(graph.turn_radius >= r_min, skid * graph.turn_radius, 0.0),
+    )
+
+
+def _search(
+    graph: _Graph,
+    klass: _Class,
+    *,
+    e_in: FloatArray | None = None,
+    ptr: IntArray | None = None,
+    frontier: IntArray | None = None,
+    transit: BoolArray | None = None,
+) -> tuple[FloatArray, IntArray]:
+    """Label-correcting value iteration over directed edges; returns (E_in, predecessor)."""
+    n = len(graph.length)
+    e_in = klass.start_e.copy() if e_in is None else e_in
+    ptr = np.full(n, -1, dtype=np.int64) if ptr is None else ptr
+    front = np.arange(n) if frontier is None else frontier
+    if transit is not None:
+        front = front[transit[front]]
+    gain = 2 * klass.accel * graph.length
+    best = np.full(n, -np.inf)
+    for _ in range(4 * n + 10):  # far above any real number of rounds
+        if len(front) == 0:
+            return e_in, ptr
+        idx, _owner = _ranges(graph.turn_start[front], np.diff(graph.turn_start)[front])
+        pred = graph.turn_pred[idx]
+        succ = graph.turn_succ[idx]
+        cand = np.minimum(klass.turn_cap[idx], np.minimum(klass.k[pred], e_in[pred] + gain[pred]))
+        np.maximum.at(best, succ, cand)
+        won = cand >= best[succ]
+        improved = best > e_in + _EPS_E
+        sel = won & improved[succ]
+        ptr[succ[sel]] = pred[sel]
+        changed = np.flatnonzero(improved)
+        e_in[changed] = best[changed]
+        best[succ] = -np.inf
+        front = changed if transit is None else changed[transit[changed]]
+    raise AnalysisError("approach_speeds: the speed search did not converge")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _SpaceEdges:
+    """Which vehicle edges run inside which space (for the own-space exclusion)."""
+
+    target_space: IntArray  # per target: position of its space, -1 if none
+    keys: IntArray  # sorted ``space * n_edges + edge`` of the edges whose interior meets a space's
+
+
+def _space_edges(
+    graph: _Graph, spaces: gpd.GeoDataFrame | None, targets: pd.DataFrame, crs: str
+) -> _SpaceEdges | None:
+    if spaces is None or spaces.empty:
+        return None
+    if spaces.crs is None:
+        raise AnalysisError("approach_speeds: the spaces frame has no CRS")
+    metric = spaces.to_crs(crs)
+    target_space = pd.Index(metric.index).get_indexer(targets["space_uid"].to_numpy(dtype=object))
+    wanted = np.unique(target_space[target_space >= 0])
+    polys = metric.geometry.to_numpy()[wanted]
+    s_i, e_i = shapely.STRtree(graph.geoms).query(polys, predicate="intersects")
+    inside = shapely.relate_pattern(graph.geoms[e_i], polys[s_i], "T********")
+    keys = np.unique(wanted[s_i[inside]].astype(np.int64) * len(graph.geoms) + e_i[inside])
+    return _SpaceEdges(target_space=target_space.astype(np.int64), keys=keys)
+
+
+@dataclass
+class _Paths:
+    """Traced approaches of a batch of targets; pieces are parts of directed edges."""
+
+    speed_e: FloatArray
+    start_e: FloatArray
+    run_up: FloatArray
+    target: IntArray  # per piece: the target (position in the batch)
+    step: IntArray  # 0 = the piece that ends at the entry, 1 = the one before...
+    dedge: IntArray
+    lo: FloatArray  # piece from lo to hi, distances from the directed edge's tail
+    hi: FloatArray
+
+
+def _solve(
+    graph: _Graph,
+    klass: _Class,
+    tgt_dedge: IntArray,
+    tgt_x: FloatArray,
+    spaces: _SpaceEdges | None,
+) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.object_]]:
+    """Search once, evaluate every target, redo those whose path crosses their own space."""
+    m = len(tgt_dedge)
+    ok = np.flatnonzero(tgt_dedge >= 0)
+    e_in, ptr = _search(graph, klass, transit=graph.transit)
+    paths = _trace(graph, klass, e_in, ptr, tgt_dedge[ok], tgt_x[ok])
+    paths.target = ok[paths.target]
+    speed_e, start_e, run_up = np.zeros(m), np.zeros(m), np.zeros(m)
+    speed_e[ok], start_e[ok], run_up[ok] = paths.speed_e, paths.start_e, paths.run_up
+
+    if spaces is not None:
+        n_edges = len(graph.geoms)
+        own = spaces.target_space[paths.target]
+        crossing = (paths.step > 0) & (own >= 0)
+        key = own * n_edges + paths.dedge // 2
+        hit = crossing & np.isin(key, spaces.keys)
+        redo = np.unique(paths.target[hit])
+        keep = ~np.isin(paths.target, redo)
+        parts = [_select(paths, keep)]
+        for space in np.unique(spaces.target_space[redo]):
+            sub = redo[spaces.target_space[redo] == space]
+            removed = spaces.keys[spaces.keys // n_edges == space] % n_edges
+            e_r, p_r = _restricted(graph, klass, e_in, ptr, removed)
+            again = _trace(graph, klass, e_r, p_r, tgt_dedge[sub], tgt_x[sub])
+            again.target = sub[again.target]
+            speed_e[sub], start_e[sub], run_up[sub] = again.speed_e, again.start_e, again.run_up
+            parts.append(again)
+        paths = _concat(parts)
+
+    lines = np.full(m, None, dtype=object)
+    if len(paths.target):
+        drawn, geoms = _draw(graph, paths)
+        lines[drawn] = geoms
+    return speed_e, start_e, run_up, lines
+
+
+def _restricted(
+    graph: _Graph, klass: _Class, e_in: FloatArray, ptr: IntArray, removed: IntArray
+) -> tuple[FloatArray, IntArray]:
+    """The search without the ``removed`` edges, warm-started from the global labels.
+
+    A global label whose walk (its predecessor chain) avoids the removed edges is
+    achievable without them, and no restricted label can exceed it: it is final. The
+    others (and those of closed edges) restart from their start values.
+    """
+    n = len(graph.length)
+    transit = graph.transit.copy()
+    transit[2 * removed] = False
+    transit[2 * removed + 1] = False
+    bad = ~transit
+    jump = ptr.copy()
+    for _ in range(int(np.ceil(np.log2(n + 1))) + 1):  # pointer jumping: OR along each chain
+        has = np.flatnonzero(jump >= 0)
+        if len(has) == 0:
+            break
+        bad[has] = bad[has] | bad[jump[has]]
+        jump[has] = jump[jump[has]]
+    e0 = np.where(bad, klass.start_e, e_in)
+    p0 = np.where(bad, -1, ptr)
+    frontier = np.unique(graph.turn_pred[bad[graph.turn_succ]])
+    return _search(graph, klass, e_in=e0, ptr=p0, frontier=frontier, transit=transit)
+
+
+def _speed_at(
+    graph: _Graph, klass: _Class, e_in: FloatArray, dedge: IntArray, x: FloatArray
+) -> FloatArray:
+    """v² at distance ``x`` along directed edge ``dedge``, entering it with ``e_in``."""
+    out = np.minimum(e_in[dedge] + 2 * klass.accel * x, klass.top_e)
+    idx, own = _ranges(graph.bend_start[dedge], np.diff(graph.bend_start)[dedge])
+    # a bend at the entry itself does not slow the impact: the vehicle need not turn there
+    before = graph.bend_pos[idx] < x[own] - _EPS_M
+    relaxed = np.where(
+        before, klass.bend_cap[idx] + 2 * klass.accel * (x[own] - graph.bend_pos[idx]), np.inf
+    )
+    np.minimum.at(out, own, relaxed)
+    return out
+
+
+def _trace(
+    graph: _Graph, klass: _Class, e_in: FloatArray, ptr: IntArray, dedge0: IntArray, x0: FloatArray
+) -> _Paths:
+    """Speed at each target and its worst-case path, traced back to the run-up start.
+
+    The speed ``v`` reached at the target is also reached starting where the required
+    ``v²`` (``v_target² − 2·a·distance to go``) falls to the start value: 0 anywhere (at
+    rest) or the road-speed start on a through-road.
+    """
+    m = len(dedge0)
+    speed_e = _speed_at(graph, klass, e_in, dedge0, x0)
+    two_a = 2 * klass.accel
+    cur, end, req = dedge0.copy(), x0.copy(), speed_e.copy()
+    run_up, start_e = np.zeros(m), np.zeros(m)
+    active = np.arange(m)
+    pieces: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray]] = []
+    step = 0
+    pieces.append((active[:0], 0, cur[:0], x0[:0], x0[:0]))  # no target: empty arrays
+    while len(active):
+        if step > len(graph.length) + 1:  # pragma: no cover - every walk ends within v²/(2a) m
+            raise AnalysisError("approach_speeds: could not trace an approach path back")
+        d, e, r = cur[active], end[active], req[active]
+        s0 = klass.start_e[d]
+        p = e - (r - s0) / two_a
+        done = (p >= -_EPS_M) | (ptr[d] < 0)
+        lo = np.where(done, np.clip(p, 0.0, e), 0.0)
+        pieces.append((active, step, d, lo, e))
+        run_up[active] += e - lo
+        start_e[active[done]] = s0[done]
+        go = ~done
+        nxt = ptr[d[go]]
+        active = active[go]
+        cur[active] = nxt
+        end[active] = graph.length[nxt]
+        req[active] = r[go] - two_a * e[go]
+        step += 1
+    return _Paths(
+        speed_e=speed_e,
+        start_e=start_e,
+        run_up=run_up,
+        target=np.concatenate([t for t, *_ in pieces]).astype(np.int64),
+        step=np.concatenate([np.full(len(t), s) for t, s, *_ in pieces]).astype(np.int64),
+        dedge=np.concatenate([d for _, _, d, _, _ in pieces]).astype(np.int64),
+        lo=np.concatenate([lo for *_, lo, _ in pieces]),
+        hi=np.concatenate([hi for *_, hi in pieces]),
+    )
+
+
+def _select(paths: _Paths, keep: BoolArray) -> _Paths:
+    return _Paths(
+        paths.speed_e,
+        paths.start_e,
+        paths.run_up,
+        paths.target[keep],
+        paths.step[keep],
+        paths.dedge[keep],
+        paths.lo[keep],
+        paths.hi[keep],
+    )
+
+
+def _concat(parts: list[_Paths]) -> _Paths:
+    return _Paths(
+        parts[0].speed_e,
+        parts[0].start_e,
+        parts[0].run_up,
+        np.concatenate([p.target for p in parts]),
+        np.concatenate([p.step for p in parts]),
+        np.concatenate([p.dedge for p in parts]),
+        np.concatenate([p.lo for p in parts]),
+        np.concatenate([p.hi for p in parts]),
+    )
+
+
+def _draw(graph: _Graph, paths: _Paths) -> tuple[IntArray, npt.NDArray[np.object_]]:
+    """One LineString per target, from the start of its run-up to the entry."""
+    edge = paths.dedge // 2
+    odd = paths.dedge % 2 == 1
+    length = graph.length[paths.dedge]
+    a_fwd = np.where(odd, length - paths.lo, paths.lo)  # travel start, from the u end
+    b_fwd = np.where(odd, length - paths.hi, paths.hi)  # travel end
+    ends = shapely.get_coordinates(
+        shapely.line_interpolate_point(graph.geoms[np.r_[edge, edge]], np.r_[a_fwd, b_fwd])
+    )
+    k = len(edge)
+    idx, own = _ranges(graph.xy_start[edge], np.diff(graph.xy_start)[edge])
+    at = graph.xy_at[idx]
+    lo_f, hi_f = np.minimum(a_fwd, b_fwd)[own], np.maximum(a_fwd, b_fwd)[own]
+    inner = (at > lo_f + _EPS_M) & (at < hi_f - _EPS_M)
+    idx, own, at = idx[inner], own[inner], at[inner]
+    xy = np.vstack([ends[:k], graph.xy[idx], ends[k:]])
+    piece = np.r_[np.arange(k), own, np.arange(k)]
+    sub = np.r_[np.full(k, -np.inf), np.where(odd[own], -at, at), np.full(k, np.inf)]
+    target = paths.target[piece]
+    order = np.lexsort((sub, -paths.step[piece], target))
+    xy, target = xy[order], target[order]
+    dup = np.r_[
+        False, (target[1:] == target[:-1]) & (np.abs(np.diff(xy, axis=0)) <= _EPS_M).all(axis=1)
+    ]
+    xy, target = xy[~dup], target[~dup]
+    drawn, count = np.unique(target, return_counts=True)
+    single = np.flatnonzero(count == 1)
+    if len(single):  # the vehicle is already at its start speed at the entry: a point
+        first = np.searchsorted(target, drawn[single])
+        xy = np.insert(xy, first, xy[first], axis=0)
+        target = np.insert(target, first, drawn[single])
+    lines = shapely.linestrings(xy, indices=np.searchsorted(drawn, target))
+    return drawn, np.asarray(lines, dtype=object)
+
+
+def _entry_points(
+    network: StreetNetwork, edge_of: IntArray, pos_of: FloatArray
+) -> npt.NDArray[np.object_]:
+    geoms = network.edges.geometry.loc[edge_of].to_numpy()
+    return np.asarray(shapely.line_interpolate_point(geoms, pos_of), dtype=object)
+
+
+def _rows(
+    targets: pd.DataFrame,
+    code: str,
+    row: pd.Series,
+    speed_kmh: FloatArray,
+    start_kmh: FloatArray,
+    run_up: FloatArray,
+    lines: npt.NDArray[np.object_],
+    fleet: pd.DataFrame,
+    *,
+    safety_factor: float,
+    method: str,
+) -> pd.DataFrame:
+    entry = targets.index.astype(str).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "entry_uid": entry,
+            "space_uid": targets["space_uid"].to_numpy(dtype=object),
+            "vehicle": code,
+            "speed_kmh": speed_kmh,
+            "start_speed_kmh": start_kmh,
+            "run_up_m": run_up,
+            "impact_angle_deg": targets["impact_angle_deg"].to_numpy(dtype=float, na_value=np.nan),
+            "energy_kj": kinetic_energy_kj(float(row["test_mass_kg"]), speed_kmh),
+            "test_speed_kmh": required_test_speed(speed_kmh, safety_factor=safety_factor),
+            "required_rating": required_rating(
+                speed_kmh, code, vehicles=fleet, safety_factor=safety_factor
+            ),
+            "method": method,
+            "_line": lines,
+        },
+        index=pd.Index([f"{e}|{code}" for e in entry], name="uid"),
+    )
+    return frame
