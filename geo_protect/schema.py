@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
@@ -32,6 +33,7 @@ __all__ = [
     "WGS84",
     "LayerSpec",
     "all_layers",
+    "canonical_json",
     "conform",
     "empty_layer",
     "register_layer",
@@ -206,12 +208,17 @@ def tags_of(layer: gpd.GeoDataFrame) -> pd.Series:
     return layer["tags"].map(lambda t: json.loads(t) if isinstance(t, str) and t else {})
 
 
+def canonical_json(value: object) -> str:
+    """The one JSON text form of stored objects (tags, evidence): compact, keys sorted."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _json_text(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "{}"
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return canonical_json(value)
 
 
 def _pandas_dtype(dt: Dtype) -> str:

@@ -134,7 +134,7 @@ def _space(geom: shapely.Geometry, crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
 def test_conform_promotes_polygons_and_serialises_tags() -> None:
     out = conform("public_space", _space(shapely.box(25.58, 45.64, 25.59, 45.65)))
     assert out.geometry.iloc[0].geom_type == "MultiPolygon"
-    assert out["tags"].iloc[0] == '{"place": "square"}'
+    assert out["tags"].iloc[0] == '{"place":"square"}'
     assert out["osm_id"].dtype == "Int64"
 
 

@@ -32,7 +32,7 @@ from geo_protect import migrations
 from geo_protect._errors import StoreError, StoreUnavailableError, UnknownCityError
 from geo_protect.citydata import IngestReport
 from geo_protect.migrations import GEOMETRY_COLUMN, SCHEMA, SRID
-from geo_protect.schema import LayerSpec, conform, empty_layer
+from geo_protect.schema import LayerSpec, canonical_json, conform, empty_layer
 from geo_protect.store._common import (
     CityInfo,
     check_slug,
@@ -407,9 +407,7 @@ def _plain(series: pd.Series) -> list[Any]:
 
 
 def _canonical_json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return None if value is None else canonical_json(value)
 
 
 def _first_line(error: BaseException | None) -> str:
