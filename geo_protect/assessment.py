@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geo_protect._errors import ConfigError, ValidationError
+from geo_protect.schema import canonical_json
 from geo_protect.settings import Settings
 
 __all__ = [
@@ -776,7 +777,7 @@ def _expected(evidence: Mapping[str, Any] | None, overrides: Sequence[Mapping[st
 
 
 def _dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return canonical_json(value)
 
 
 def _load_json(text: str, where: str, default: Any) -> Any:

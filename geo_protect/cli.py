@@ -92,7 +92,7 @@ def _run(step: Callable[[], None]) -> None:
     try:
         step()
     except GeoProtectError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
         raise typer.Exit(code=2) from exc
 
 
@@ -371,7 +371,9 @@ def why(
         _require(db, c)
         assessment, _ = pipeline.assess(db, c)
         uid = _space_uid(db, c, space)
-        console.print(explain(assessment, uid, threat.upper()).text())  # type: ignore[arg-type]
+        console.print(
+            explain(assessment, uid, threat.upper()).text(), markup=False, highlight=False
+        )  # type: ignore[arg-type]
 
     _run(step)
 
@@ -385,7 +387,9 @@ def _space_uid(db: Any, c: City, space: str) -> str:
     hits = spaces.index[spaces["name"].str.casefold() == space.casefold()]
     if len(hits) == 0:
         raise ValidationError(f"{c.name_en}: no public space with uid or name {space!r}")
-    return str(spaces.loc[hits, "geometry"].area.idxmax()) if len(hits) > 1 else str(hits[0])
+    if len(hits) == 1:
+        return str(hits[0])
+    return str(spaces.loc[hits].to_crs(c.crs).area.idxmax())  # the largest of namesakes
 
 
 @app.command()

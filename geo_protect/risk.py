@@ -337,6 +337,12 @@ class Explanation:
             ev = self.evidence.get(r)
             if ev:
                 lines.append(f"{r} = {ev['value']} pre-filled: {ev['rule']}")
+                inputs = ev.get("inputs") or {}
+                shown = ", ".join(
+                    f"{k} = {_short(v)}" for k, v in inputs.items() if not isinstance(v, list)
+                )
+                if shown:
+                    lines.append(f"    from {shown}")
             for o in self.overrides.get(r, []):
                 change = (
                     f"set to {o['value']}"
@@ -345,6 +351,10 @@ class Explanation:
                 )
                 lines.append(f"{r} {change} by {o['by']} on {o['at']}: {o['reason']}")
         return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    return f"{value:,.0f}" if isinstance(value, float) and abs(value) >= 100 else str(value)
 
 
 def why(

@@ -6,6 +6,8 @@ Fixtures
     The repository's ``data/`` folder.
 ``brasov_centre``
     ``data/osm/brasov/brasov_centre.osm.bz2``, the small real OSM clip (ODbL).
+``centre_city``, ``centre_data``, ``centre_analysis``
+    Brașov cut to the centre clip, its ingest and its analysis (once per session).
 ``pg_admin_url``
     SQLAlchemy URL of a PostgreSQL maintenance database (``GEO_PROTECT_TEST_PG``,
     default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); skips when the
@@ -25,10 +27,16 @@ import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy import URL, make_url
+
+from geo_protect.analysis import analyse_city
+from geo_protect.cities import City, Source, get_city
+from geo_protect.citydata import CityData
+from geo_protect.ingest import ingest_city
 
 pytest_plugins = ["pytester"]
 
@@ -60,6 +68,31 @@ def brasov_centre(data_dir: Path) -> Path:
     if not path.is_file():
         pytest.fail(f"test fixture {path} is missing (see data/osm/brasov/PROVENANCE.md)")
     return path
+
+
+@pytest.fixture(scope="session")
+def centre_city(brasov_centre: Path, tmp_path_factory: pytest.TempPathFactory) -> City:
+    """Brașov restricted to the centre clip (the box it was cut with), as a registry city."""
+    return get_city("brasov").model_copy(
+        update={
+            "bbox": (25.575, 45.633, 25.605, 45.652),
+            "boundary": None,
+            "sources": (Source(kind="osm", path=brasov_centre, data_date="2024-08-21"),),
+            "data_dir": tmp_path_factory.mktemp("centre_data"),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def centre_data(centre_city: City) -> CityData:
+    """The centre clip ingested once per session (treat as read-only)."""
+    return ingest_city(centre_city)
+
+
+@pytest.fixture(scope="session")
+def centre_analysis(centre_city: City, centre_data: CityData) -> dict[str, gpd.GeoDataFrame]:
+    """The centre clip analysed once per session (treat as read-only)."""
+    return analyse_city(centre_city, centre_data)
 
 
 # -- PostgreSQL / PostGIS ---------------------------------------------------------------
