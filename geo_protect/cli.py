@@ -312,7 +312,7 @@ def assess(
             _require(db, c)
             with _progress() as say:
                 assessment, scores = pipeline.assess(db, c, assessment_file=from_file, progress=say)
-            draft = write_assessment(assessment, folder / f"{c.slug}.yaml")  # type: ignore[arg-type]
+            draft = write_assessment(assessment, folder / f"{c.slug}.yaml")
             _print_scores(c, scores)
             console.print(f"assessments for the field team: {draft}")
 
@@ -371,9 +371,8 @@ def why(
         _require(db, c)
         assessment, _ = pipeline.assess(db, c)
         uid = _space_uid(db, c, space)
-        console.print(
-            explain(assessment, uid, threat.upper()).text(), markup=False, highlight=False
-        )  # type: ignore[arg-type]
+        text = explain(assessment, uid, threat.upper()).text()
+        console.print(text, markup=False, highlight=False)
 
     _run(step)
 
@@ -522,7 +521,7 @@ def run(
                     outcome.layers["assessment"] = scores
                     from geo_protect.assessment import write_assessment
 
-                    write_assessment(assessment, out_dir / "assessments" / f"{c.slug}.yaml")  # type: ignore[arg-type]
+                    write_assessment(assessment, out_dir / "assessments" / f"{c.slug}.yaml")
             reports[c.slug] = data.report
             outcomes[c.slug] = outcome
             err_console.print(f"[green]✓[/] {c.label} in {time.perf_counter() - start:.1f} s")

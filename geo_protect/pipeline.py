@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
@@ -19,6 +20,9 @@ from geo_protect.cities import City
 from geo_protect.citydata import CityData, IngestReport
 from geo_protect.schema import SOURCE_LAYERS
 from geo_protect.store.base import Store
+
+if TYPE_CHECKING:
+    from geo_protect.assessment import CityAssessment
 
 __all__ = [
     "CityOutcome",
@@ -111,7 +115,7 @@ def assess(
     space_metric: gpd.GeoDataFrame | None = None,
     assessment_file: Path | None = None,
     progress: Progress = _quiet,
-) -> tuple[object, gpd.GeoDataFrame]:
+) -> tuple[CityAssessment, gpd.GeoDataFrame]:
     """Score a city's spaces per threat and store the ``assessment`` layer.
 
     With ``assessment_file`` (YAML, JSON or CSV filled by assessors) the ratings come

@@ -9,6 +9,7 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 from geo_protect import pipeline
+from geo_protect._errors import MissingDataError
 from geo_protect.cities import City, get_city
 from geo_protect.citydata import CityData
 from geo_protect.store.base import Store
@@ -55,7 +56,7 @@ def test_a_city_without_spaces_cannot_be_analysed_or_assessed(tmp_path: Path) ->
     store = GeoPackageStore(tmp_path)
     data = pipeline.ingest(store, larissa)
     assert data["public_space"].empty
-    with pytest.raises(Exception, match="no public spaces|no analysis stored"):
+    with pytest.raises(MissingDataError, match="no analysis stored"):
         pipeline.assess(store, larissa)
 
 
