@@ -133,13 +133,17 @@ def ramming_vulnerability(
 def crowd_consequence(
     space_metric: pd.DataFrame, *, bands: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Consequence from the crowd capacity of the space (1–5).
+    """Consequence from the number of people exposed in the space (1–5).
+
+    The people exposed are the space's capacity at its *peak* profile (peak density ×
+    usable area, brief §1.5: "driven by peak density × exposed area") when the metric has
+    ``capacity_peak``, else ``capacity_persons``.
 
     Parameters
     ----------
     space_metric
-        Frame indexed by space uid with ``capacity_persons`` (and optionally
-        ``design_density``, ``area_m2``, reported as inputs).
+        Frame indexed by space uid with ``capacity_peak`` or ``capacity_persons`` (and
+        optionally ``design_density``, ``area_m2``, reported as inputs).
     bands
         The ``prefill_bands`` table (rule ``capacity_persons``); the reference one by default.
 
@@ -149,10 +153,11 @@ def crowd_consequence(
         Index-aligned: ``consequence`` (Int64, NA where capacity is unknown), ``rule`` and
         the inputs.
     """
-    _require(space_metric, ("capacity_persons",), "space_metric")
-    capacity = space_metric["capacity_persons"].astype("Float64")
-    rating, rule = _band_lookup(capacity, "capacity_persons", bands, "capacity_persons")
-    out = pd.DataFrame({"consequence": rating, "rule": rule, "capacity_persons": capacity})
+    column = "capacity_peak" if "capacity_peak" in space_metric.columns else "capacity_persons"
+    _require(space_metric, (column,), "space_metric")
+    capacity = space_metric[column].astype("Float64")
+    rating, rule = _band_lookup(capacity, "capacity_persons", bands, column)
+    out = pd.DataFrame({"consequence": rating, "rule": rule, column: capacity})
     for col in ("design_density", "area_m2"):
         if col in space_metric.columns:
             out[col] = space_metric[col].astype("Float64")
@@ -348,7 +353,10 @@ def prefill(
                 vuln, i, "vulnerability", ("worst_speed_kmh", "n_vehicle_permeable")
             ),
             "consequence": _evidence(
-                cons, i, "consequence", ("capacity_persons", "design_density", "area_m2")
+                cons,
+                i,
+                "consequence",
+                ("capacity_peak", "capacity_persons", "design_density", "area_m2"),
             ),
         }
         scenarios = []

@@ -103,6 +103,8 @@ def classify(
     min_vehicle_width_m: float | None = None,
     min_pedestrian_street_length_m: float | None = None,
     station_forecourt_distance_m: float | None = None,
+    min_public_space_area_m2: float | None = None,
+    nested_corridor_share: float | None = None,
     station_tags: Collection[str] = STATION_TAGS,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Sort an elements frame into the source layers of :mod:`geo_protect.schema`.
@@ -207,6 +209,13 @@ def classify(
         pd.concat([layers["public_space"], corridors]) if len(corridors) else layers["public_space"]
     )
     spaces = _forecourts(spaces, layers["poi"], crs=crs, distance_m=near, station_tags=station_tags)
+    spaces = _drop_slivers_and_nested_corridors(
+        spaces,
+        crs=crs,
+        min_area_m2=_param(min_public_space_area_m2, "min_public_space_area_m2"),
+        nested_share=_param(nested_corridor_share, "nested_corridor_share"),
+        report=report,
+    )
     layers["public_space"] = gpd.GeoDataFrame(spaces, geometry="geometry", crs=WGS84)
     return {name: conform(name, layers[name]) for name in SOURCE_LAYERS}
 
@@ -608,6 +617,63 @@ def _forecourts(
     spaces = spaces.copy()
     spaces.loc[near, "kind"] = "station_forecourt"
     return spaces
+
+
+def _drop_slivers_and_nested_corridors(
+    spaces: pd.DataFrame,
+    *,
+    crs: str,
+    min_area_m2: float,
+    nested_share: float,
+    report: IngestReport,
+) -> pd.DataFrame:
+    """Drop spaces too small to hold a crowd, and corridors drawn inside a mapped area.
+
+    A linear pedestrian way that runs across a mapped square or pedestrian area would
+    otherwise become a second, overlapping space; the mapped area is the better outline.
+    Where that area bears the street's name (the street's own surface, as Strada
+    Republicii in Brașov), it becomes the ``pedestrian_street``.
+    """
+    if len(spaces) == 0:
+        return spaces
+    metric = gpd.GeoSeries(spaces.geometry.values, crs=WGS84).to_crs(crs).values
+    area = shapely.area(metric)
+    small = area < min_area_m2
+    corridor = (spaces["kind"] == "pedestrian_street").to_numpy(dtype=bool, na_value=False)
+    nested = np.zeros(len(spaces), dtype=bool)
+    mapped = np.flatnonzero(~corridor & ~small)
+    if corridor.any() and len(mapped):
+        ci, mi = shapely.STRtree(metric[mapped]).query(metric[corridor], predicate="intersects")
+        if len(ci):
+            corridors = np.flatnonzero(corridor)[ci]
+            shared = shapely.area(shapely.intersection(metric[corridors], metric[mapped[mi]]))
+            covered = np.bincount(corridors, weights=shared, minlength=len(spaces))
+            nested = corridor & (covered >= nested_share * area)
+            # a mapped pedestrian area named like the street drawn in it is that street's
+            # surface: it takes the corridor's kind, so its ends and junctions are found
+            names = spaces["name"].to_numpy(dtype=object, na_value=None)
+            area_kind = spaces["kind"].to_numpy(dtype=object, na_value=None)
+            surface = (
+                nested[corridors]
+                & (names[corridors] == names[mapped[mi]])
+                & (area_kind[mapped[mi]] == "pedestrian_area")
+            )
+            if surface.any():
+                spaces = spaces.copy()
+                spaces.iloc[
+                    np.unique(mapped[mi][surface]), spaces.columns.get_loc("kind")
+                ] = "pedestrian_street"
+    report.drop(
+        "public_space",
+        f"area under min_public_space_area_m2 ({min_area_m2:g} m²)",
+        int(small.sum()),
+    )
+    report.drop(
+        "public_space",
+        "pedestrian street drawn inside a mapped square or area",
+        int((nested & ~small).sum()),
+    )
+    return spaces[~(small | nested)]
 
 
 # --------------------------------------------------------------------------- helpers

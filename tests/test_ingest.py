@@ -64,7 +64,7 @@ def test_brasov_municipal(brasov: tuple[CityData, float]) -> None:
     report = data.report
     assert data.city == "brasov" and list(data.layers) == list(SOURCE_LAYERS)
     assert report.counts == {
-        "public_space": 432,
+        "public_space": 376,  # after 53 slivers < 20 m² and 3 nested corridors
         "street": 12439,
         "entrance": 1155,
         "barrier": 652,
@@ -163,7 +163,7 @@ def test_clip_to_a_small_study_area_and_duplicates(tmp_path: Path) -> None:
         assert report.counts[name] == len(layer)
     assert report.counts["building"] + report.dropped[("building", DROP_OUTSIDE)] == 4585
     spaces = data["public_space"]
-    assert {"relation/9620387", "way/1020310740", "corridor/23235073"} <= set(spaces.index)
+    assert {"relation/9620387", "way/313945482", "way/314071477"} <= set(spaces.index)
     assert report.missing == [
         "Brasov: no surveillance cameras locally — run `geo-protect ingest brasov --source "
         "overpass` with network, or place an extract in data/osm/brasov/ and list it in "
@@ -240,7 +240,7 @@ def test_overpass_source(tmp_path: Path, overpass: OverpassServer) -> None:
     assert [name for name, _ in online.report.sources] == ["overpass"]
     spaces = online["public_space"]
     assert spaces.loc["relation/9620387", "kind"] == "square"
-    assert spaces.loc["corridor/23235073", "name"] == "Strada Republicii"
+    assert spaces.loc["way/313945482", "name"] == "Strada Republicii"
     # The same rules on the same data: the same squares and bollards as from the file.
     for name in ("public_space", "barrier", "entrance"):
         assert set(online[name].index) == set(local[name].index), name

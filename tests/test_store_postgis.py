@@ -58,6 +58,11 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
         "entrance": ("POINT", 4326),
         "barrier": ("GEOMETRY", 4326),
         "poi": ("POINT", 4326),
+        # analysis layers (migration 0002)
+        "entry_point": ("POINT", 4326),
+        "approach": ("LINESTRING", 4326),
+        "space_metric": ("POINT", 4326),
+        "assessment": ("POINT", 4326),
         "building": ("MULTIPOLYGON", 4326),
         "surveillance": ("POINT", 4326),
         "landcover": ("MULTIPOLYGON", 4326),
@@ -71,7 +76,7 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
         )
         if "USING gist (geom)" in str(definition)
     }
-    assert gist == set(SOURCE_LAYERS)
+    assert gist == set(geometry)  # every geometry column has its GiST index
     types = dict(
         ((table, column), kind)
         for table, column, kind in _query(
@@ -100,11 +105,11 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
 def test_migrations_run_on_open_and_are_idempotent(postgis_url: str) -> None:
     stores = [PostGISStore(postgis_url, reference_version="test") for _ in range(3)]
     try:
-        assert migrations.head_revision() == "0001"
+        assert migrations.head_revision() == "0002"
         with stores[0].engine.connect() as conn:
-            assert migrations.current_revision(conn) == "0001"
+            assert migrations.current_revision(conn) == "0002"
         rows = _query(stores[0], "SELECT version_num FROM geo_protect.alembic_version")
-        assert rows == [("0001",)]
+        assert rows == [("0002",)]
     finally:
         for store in stores:
             store.close()
@@ -118,7 +123,10 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
     assert _query(postgis_store, tables, s=SCHEMA) == [("alembic_version",)]
     with postgis_store.engine.begin() as conn:
         migrations.upgrade(conn)
-    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS)
+    analysis = ("entry_point", "approach", "space_metric", "assessment")
+    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
+        analysis
+    )
 
 
 @pytest.mark.postgis

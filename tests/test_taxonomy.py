@@ -92,7 +92,7 @@ def test_clip_layer_counts(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inges
     # PROVENANCE.md (centre clip): barrier 52 nodes + 35 ways = 87; entrance nodes 56;
     # building ways + multipolygons 4,560 + 25 = 4,585 (the one building node is no footprint).
     assert counts == {
-        "public_space": 52,
+        "public_space": 50,  # 52 candidates less a 2 m² test square and a nested corridor
         "street": 1146,
         "entrance": 56,
         "barrier": 87,
@@ -101,8 +101,14 @@ def test_clip_layer_counts(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inges
         "surveillance": 0,
         "landcover": 70,
     }
-    # One unnamed linear pedestrian way shorter than 30 m is no street of interest.
-    assert report.dropped == {("public_space", DROP_SHORT_STREET): 1}
+    # One unnamed linear pedestrian way shorter than 30 m is no street of interest; way
+    # 1020310740 is a 2 m² "Piața Sfatului" test polygon; the Strada Republicii corridor
+    # lies inside the pedestrian areas mapped for that street.
+    assert report.dropped == {
+        ("public_space", DROP_SHORT_STREET): 1,
+        ("public_space", "area under min_public_space_area_m2 (20 m²)"): 1,
+        ("public_space", "pedestrian street drawn inside a mapped square or area"): 1,
+    }
     for name, layer in layers.items():  # already conformed: conform is the identity
         pd.testing.assert_frame_equal(conform(name, layer), layer)
 
@@ -111,25 +117,26 @@ def test_clip_public_spaces(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inge
     spaces = clip_layers[0]["public_space"]
     squares = spaces[spaces["kind"] == "square"]
     # PROVENANCE: ways 1020310740 + relation 9620387 (Piața Sfatului), ways 222143955,
-    # 222143959 (Piața Unirii) and one unnamed square.
+    # 222143959 (Piața Unirii) and one unnamed square; way 1020310740 (2 m²) is dropped.
     assert sorted(squares.index) == [
         "relation/9620387",
-        "way/1020310740",
         "way/1235472488",
         "way/222143955",
         "way/222143959",
     ]
     assert set(squares["name"].dropna()) == {"Piața Sfatului", "Piața Unirii"}
     assert _area(spaces, "relation/9620387") == pytest.approx(10_623, abs=1)
-    # Strada Republicii: its linear ways merged into one corridor 6 m wide (class default).
-    republicii = spaces.loc["corridor/23235073"]
-    assert (republicii["kind"], republicii["name"]) == ("pedestrian_street", "Strada Republicii")
-    assert _area(spaces, "corridor/23235073") == pytest.approx(3005, abs=1)
+    # Strada Republicii: mapped as two pedestrian areas bearing its name; the corridor drawn
+    # from its linear ways lies inside them, so the areas become the pedestrian street.
+    assert "corridor/23235073" not in spaces.index
+    republicii = spaces[spaces["name"] == "Strada Republicii"]
+    assert sorted(republicii.index) == ["way/313945482", "way/314071477"]
+    assert set(republicii["kind"]) == {"pedestrian_street"}
     assert spaces["kind"].value_counts().to_dict() == {
-        "pedestrian_street": 22,
+        "pedestrian_street": 23,
         "park": 15,
-        "pedestrian_area": 7,
-        "square": 5,
+        "pedestrian_area": 5,
+        "square": 4,
         "marketplace": 1,
         "venue": 1,
         "station_forecourt": 1,
