@@ -660,9 +660,9 @@ def _drop_slivers_and_nested_corridors(
             )
             if surface.any():
                 spaces = spaces.copy()
-                spaces.iloc[
-                    np.unique(mapped[mi][surface]), spaces.columns.get_loc("kind")
-                ] = "pedestrian_street"
+                spaces.iloc[np.unique(mapped[mi][surface]), spaces.columns.get_loc("kind")] = (
+                    "pedestrian_street"
+                )
     report.drop(
         "public_space",
         f"area under min_public_space_area_m2 ({min_area_m2:g} m²)",
