@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geo_protect._mapassets import VENDOR_DIR
 from geo_protect.cities import get_city
+from geo_protect.pipeline import evaluate
 from geo_protect.riskmap import risk_map
 from geo_protect.settings import REPO_ROOT
 
@@ -51,23 +51,10 @@ _DRAWN = (
 
 
 def load_layers() -> tuple[dict[str, gpd.GeoDataFrame], str]:
-    """Brașov municipality layers: the ingest when it exists, else GDAL (development)."""
-    city = get_city("brasov")
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from test_riskmap import analysis_layers, osm_layers
-
-    try:
-        from geo_protect.ingest import ingest_city  # type: ignore[import-not-found]
-
-        layers = dict(ingest_city(city).layers)
-        how = "geo_protect.ingest.ingest_city"
-    except ImportError:
-        layers = osm_layers(REPO_ROOT / "data/osm/brasov/brasov.osm.pbf")
-        how = "GDAL OSM driver (geo_protect.ingest not available yet)"
-    if "entry_point" not in layers:
-        layers.update(analysis_layers(layers["public_space"], city.crs))
-        how += " + synthetic analysis layers (tests/test_riskmap.py)"
-    return layers, how
+    """Brașov municipality: every layer of the main job (ingest, analysis, scores)."""
+    return evaluate(
+        get_city("brasov")
+    ), "geo_protect.pipeline.evaluate (ingest + analysis + scores)"
 
 
 def explore_map(layers: dict[str, gpd.GeoDataFrame]) -> folium.Map:

@@ -295,6 +295,7 @@ def arrowheads(lines: np.ndarray, length_m: float) -> np.ndarray:
 _APPROACH_FIELDS = {
     "vehicle": "Vehicle",
     "speed": "Impact speed",
+    "classes": "All classes",
     "run_up": "Run-up",
     "angle": "Impact angle",
     "energy": "Energy",
@@ -302,12 +303,33 @@ _APPROACH_FIELDS = {
 }
 
 
+def _fastest_per_entry(approach: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """The fastest class's row per entry, and "M1 110 · N1 100 ..." per kept row."""
+    if "entry_uid" not in approach.columns or approach.empty:
+        return approach, pd.Series(pd.NA, index=approach.index, dtype="string")
+    speed = pd.to_numeric(approach["speed_kmh"], errors="coerce").fillna(-1.0)
+    entry = approach["entry_uid"].astype("string")
+    order = speed.sort_values(ascending=False, kind="stable").index
+    fastest = approach.loc[order][~entry.loc[order].duplicated()]
+    label = approach["vehicle"].astype("string") + " " + speed.round().astype(int).astype("string")
+    summary = label.groupby(entry).agg(" · ".join) + " km/h"
+    classes = pd.Series(
+        summary.reindex(entry.loc[fastest.index]).to_numpy(), index=fastest.index, dtype="string"
+    )
+    return fastest.sort_index(), classes
+
+
 def approach_layer(
     approach: gpd.GeoDataFrame, opts: DisplayOptions, **bounds: float | None
 ) -> folium.FeatureGroup:
-    """Worst-case approach paths coloured by impact speed, with an arrowhead at the entry."""
+    """Worst-case approach paths coloured by impact speed, with an arrowhead at the entry.
+
+    One path per entry: the fastest vehicle class's (the paths of the classes mostly
+    coincide); the popup lists every class's impact speed.
+    """
     from geo_protect.riskmap import exposure_band
 
+    approach, classes = _fastest_per_entry(approach)
     idx = approach.index
     lines = shapely.simplify(_metric(approach, opts.crs), opts.tolerance_m)
     speed = pd.to_numeric(approach["speed_kmh"], errors="coerce").astype("float64")
@@ -316,6 +338,7 @@ def approach_layer(
         {
             "vehicle": _text(_col(approach, "vehicle", idx), idx),
             "speed": _fmt(speed, "{:.0f} km/h", idx),
+            "classes": classes.reindex(idx),
             "run_up": _fmt(_col(approach, "run_up_m", idx), "{:.0f} m", idx),
             "angle": _fmt(_col(approach, "impact_angle_deg", idx), "{:.0f}°", idx),
             "energy": _fmt(_col(approach, "energy_kj", idx), "{:,.0f} kJ", idx),

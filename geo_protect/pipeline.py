@@ -30,6 +30,7 @@ __all__ = [
     "assess",
     "compare_cities",
     "draw_maps",
+    "evaluate",
     "ingest",
     "load_city_data",
 ]
@@ -157,6 +158,39 @@ def assess(
     progress("writing the scores")
     store.write_layers(city.slug, {"assessment": scores})
     return assessment, scores
+
+
+def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of a city computed in memory, without a store.
+
+    Ingests the city (unless ``data`` is given), analyses it and scores its spaces from
+    the evidence: the source layers plus ``entry_point``, ``approach``, ``space_metric``
+    and ``assessment``. For notebooks, benchmarks and what-if runs.
+
+    Raises
+    ------
+    MissingDataError
+        When the city has no public spaces.
+    """
+    from geo_protect.analysis import analyse_city
+    from geo_protect.evidence import prefill
+    from geo_protect.ingest import ingest_city
+    from geo_protect.risk import score
+
+    data = data or ingest_city(city)
+    layers = dict(data.layers)
+    layers.update(analyse_city(city, data))
+    assessment = prefill(
+        data["public_space"],
+        city=city.slug,
+        crs=city.crs,
+        space_metric=layers["space_metric"],
+        pois=data["poi"],
+        barriers=data["barrier"],
+        surveillance=data["surveillance"],
+    )
+    layers["assessment"] = score(assessment, data["public_space"])
+    return layers
 
 
 def compare_cities(store: Store, cities: Iterable[City], out_dir: Path) -> Path:

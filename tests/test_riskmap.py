@@ -23,7 +23,8 @@ import shapely
 from geo_protect import _mapstyle as style
 from geo_protect._mapbase import encode
 from geo_protect._maplayers import arrowheads
-from geo_protect.cities import get_city
+from geo_protect.cities import Source, get_city
+from geo_protect.pipeline import evaluate
 from geo_protect.riskmap import (
     exposure_band,
     risk_map,
@@ -265,10 +266,20 @@ def analysis_layers(spaces: gpd.GeoDataFrame, crs: str) -> dict[str, gpd.GeoData
     }
 
 
+#: Brașov cut to the centre clip (the box it was cut with).
+CENTRE = CITY.model_copy(
+    update={
+        "bbox": (25.575, 45.633, 25.605, 45.652),
+        "boundary": None,
+        "sources": (Source(kind="osm", path=CLIP, data_date="2024-08-21"),),
+    }
+)
+
+
 @cache
 def brasov_layers() -> dict[str, gpd.GeoDataFrame]:
-    source = osm_layers()
-    return {**source, **analysis_layers(source["public_space"], CITY.crs)}
+    """Real layers of the centre clip: ingest, analysis and scores pre-filled from evidence."""
+    return evaluate(CENTRE)
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +336,6 @@ def test_layers_in_control_and_attribution(html: str, layers: dict[str, gpd.GeoD
 def test_legend_has_every_colour_scale(html: str) -> None:
     for title in (
         "Risk band (worst threat)",
-        "Vehicle exposure (worst entry speed)",
         "Entry points (size: impact speed)",
         "Approach path impact speed",
         "Crowd: level of service",
@@ -363,7 +373,9 @@ def test_every_space_drawn_with_its_popup_fields(
     assert "Level of service" in html and "Worst entry speed" in html and '"Why"' in html
 
 
-def test_space_risk_prefers_assessment_then_exposure(layers: dict[str, gpd.GeoDataFrame]) -> None:
+def test_space_risk_prefers_assessment_then_exposure() -> None:
+    # synthetic analysis layers with closed-form values on the real clip's spaces
+    layers = {**osm_layers(), **analysis_layers(osm_layers()["public_space"], CITY.crs)}
     spaces = layers["public_space"]
     risk = space_risk(
         spaces,
@@ -430,7 +442,7 @@ def test_encoding_round_trip() -> None:
 
 def test_html_size_and_property_diet(html: str, layers: dict[str, gpd.GeoDataFrame]) -> None:
     entries = _features(html, "Entry points")
-    assert len(entries) == len(layers["entry_point"]) == 84
+    assert len(entries) == len(layers["entry_point"]) > 100
     assert set(entries[0]["properties"]) == {"entry", "cls", "speed", "vehicle", "rating", "width"}
     coords = re.findall(r"\[(-?\d+\.\d+), (-?\d+\.\d+)\]", html)
     assert coords and max(len(x.split(".")[1]) for pair in coords for x in pair) <= 6
@@ -445,6 +457,9 @@ def test_graceful_without_analysis(layers: dict[str, gpd.GeoDataFrame], tmp_path
     }
     html = risk_map(CITY, source).get_root().render()
     assert "not assessed" in html and "Risk band (worst threat)" not in html
+    exposure_only = {k: v for k, v in layers.items() if k != "assessment"}
+    exposure_html = risk_map(CITY, exposure_only).get_root().render()
+    assert "Vehicle exposure (worst entry speed)" in exposure_html
     assert '"Entry points"' not in html and "Approach paths" not in html
     only_spaces = risk_map(CITY, {"public_space": layers["public_space"]}).get_root().render()
     assert "Public spaces (risk band)" in only_spaces and "Basemap" not in only_spaces
@@ -473,7 +488,8 @@ def test_index_lists_cities_without_data(
         summarise(CITY, layers, map_file="brasov.html"),
         summarise(larissa, {}, missing=["only the municipal boundary is available offline"]),
     ]
-    assert rows[0].n_spaces == 28 and sum(rows[0].bands.values()) == 28
+    n = len(layers["public_space"])
+    assert rows[0].n_spaces == n and sum(rows[0].bands.values()) == n
     assert rows[1].map_file is None and rows[1].n_spaces == 0
     page = write_index(rows, tmp_path).read_text(encoding="utf-8")
     assert 'href="brasov.html"' in page
