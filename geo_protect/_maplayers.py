@@ -303,14 +303,16 @@ _APPROACH_FIELDS = {
 }
 
 
-def _fastest_per_entry(approach: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Series]:
-    """The fastest class's row per entry, and "M1 110 · N1 100 ..." per kept row."""
-    if "entry_uid" not in approach.columns or approach.empty:
+def _fastest(approach: gpd.GeoDataFrame, per: str) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """The fastest row per ``per`` (entry_uid or space_uid), and "M1 110 · N1 100 ..." of
+    every class at the kept row's entry."""
+    if per not in approach.columns or "entry_uid" not in approach.columns or approach.empty:
         return approach, pd.Series(pd.NA, index=approach.index, dtype="string")
     speed = pd.to_numeric(approach["speed_kmh"], errors="coerce").fillna(-1.0)
     entry = approach["entry_uid"].astype("string")
+    key = approach[per].astype("string")
     order = speed.sort_values(ascending=False, kind="stable").index
-    fastest = approach.loc[order][~entry.loc[order].duplicated()]
+    fastest = approach.loc[order][~key.loc[order].duplicated()]
     label = approach["vehicle"].astype("string") + " " + speed.round().astype(int).astype("string")
     summary = label.groupby(entry).agg(" · ".join) + " km/h"
     classes = pd.Series(
@@ -320,16 +322,23 @@ def _fastest_per_entry(approach: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd
 
 
 def approach_layer(
-    approach: gpd.GeoDataFrame, opts: DisplayOptions, **bounds: float | None
+    approach: gpd.GeoDataFrame,
+    opts: DisplayOptions,
+    *,
+    per: str = "entry_uid",
+    name: str = "Approach paths (worst case)",
+    show: bool = True,
+    **bounds: float | None,
 ) -> folium.FeatureGroup:
     """Worst-case approach paths coloured by impact speed, with an arrowhead at the entry.
 
-    One path per entry: the fastest vehicle class's (the paths of the classes mostly
-    coincide); the popup lists every class's impact speed.
+    One path per ``per`` (``entry_uid``: every vehicle-permeable entry; ``space_uid``: the
+    single worst approach of each space): the fastest vehicle class's path (the classes'
+    paths mostly coincide); the popup lists every class's impact speed at that entry.
     """
     from geo_protect.riskmap import exposure_band
 
-    approach, classes = _fastest_per_entry(approach)
+    approach, classes = _fastest(approach, per)
     idx = approach.index
     lines = shapely.simplify(_metric(approach, opts.crs), opts.tolerance_m)
     speed = pd.to_numeric(approach["speed_kmh"], errors="coerce").astype("float64")
@@ -350,7 +359,7 @@ def approach_layer(
         str(uid): {"color": c, "weight": 3.0, "opacity": 0.9}
         for uid, c in zip(idx, colours, strict=True)
     }
-    group = folium.FeatureGroup(name="Approach paths (worst case)")
+    group = folium.FeatureGroup(name=name, show=show)
     _styled(
         _geojson(props, _display(lines, opts.crs, 0.0, opts.decimals)),
         line_styles,

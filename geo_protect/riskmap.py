@@ -340,7 +340,17 @@ def risk_map(
     if metric is not None and (crowd := ml.crowd_layer(metric, opts)) is not None:
         crowd.add_to(fmap)
     if present["approach"] is not None:
-        ml.approach_layer(present["approach"], opts, **bounds).add_to(fmap)
+        ml.approach_layer(
+            present["approach"], opts, per="space_uid", name="Worst approach per space", **bounds
+        ).add_to(fmap)
+        ml.approach_layer(
+            present["approach"],
+            opts,
+            per="entry_uid",
+            name="Approach paths (every entry)",
+            show=False,
+            **bounds,
+        ).add_to(fmap)
     if present["barrier"] is not None:
         stops = table("barrier_types").set_index("barrier")["stops_vehicle"].astype(str)
         ml.barrier_layer(present["barrier"], stops.to_dict(), opts).add_to(fmap)

@@ -1,8 +1,9 @@
-"""Risk maps: rendered HTML of the Brașov centre clip (real OSM layers), offline assets, styling.
+"""Risk maps: rendered HTML of the Brașov centre clip, offline assets, styling.
 
-The source layers are read from the committed clip with GDAL's OSM driver and conformed to
-the layer schema; the analysis layers (entry points, approaches, metrics, assessment) are
-built deterministically from the real public spaces so every styling rule has known input.
+The maps are drawn from the real pipeline on the committed clip (ingest, analysis, scores
+pre-filled from evidence: ``pipeline.evaluate``). One unit test of the colour precedence
+uses analysis layers built deterministically from the clip's spaces (read with GDAL's OSM
+driver), so that every styling rule has a known input.
 """
 
 from __future__ import annotations
@@ -322,7 +323,8 @@ def test_layers_in_control_and_attribution(html: str, layers: dict[str, gpd.GeoD
         "Basemap: water and green",
         "Public spaces (risk band)",
         "Entry points",
-        "Approach paths (worst case)",
+        "Worst approach per space",
+        "Approach paths (every entry)",
         "Barriers (existing)",
         "Crowded places (POI)",
         "Crowd capacity (static)",

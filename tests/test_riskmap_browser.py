@@ -116,11 +116,16 @@ def test_click_space_opens_popup(page: Session, map_file: Path) -> None:
     # hide point layers that may sit on top of the interior point
     for name in (
         "Entry points",
-        "Approach paths (worst case)",
+        "Worst approach per space",
+        "Approach paths (every entry)",
         "Barriers (existing)",
         "Crowded places (POI)",
     ):
-        pg.locator(".leaflet-control-layers-overlays label", has_text=name).locator("input").click()
+        toggle = pg.locator(".leaflet-control-layers-overlays label", has_text=name).locator(
+            "input"
+        )
+        if toggle.is_checked():
+            toggle.click()
     pg.mouse.click(box["x"] + x, box["y"] + y)
     popup = pg.locator(".leaflet-popup-content")
     popup.wait_for(timeout=3000)
