@@ -328,7 +328,7 @@ def approach_layer(
     per: str = "entry_uid",
     name: str = "Approach paths (worst case)",
     show: bool = True,
-    **bounds: float | None,
+    bounds: Mapping[str, float | None] | None = None,
 ) -> folium.FeatureGroup:
     """Worst-case approach paths coloured by impact speed, with an arrowhead at the entry.
 
@@ -342,7 +342,7 @@ def approach_layer(
     idx = approach.index
     lines = shapely.simplify(_metric(approach, opts.crs), opts.tolerance_m)
     speed = pd.to_numeric(approach["speed_kmh"], errors="coerce").astype("float64")
-    colours = exposure_band(speed, **bounds).map(style.BAND_COLOURS).fillna(style.NEUTRAL)
+    colours = exposure_band(speed, **(bounds or {})).map(style.BAND_COLOURS).fillna(style.NEUTRAL)
     props = pd.DataFrame(
         {
             "vehicle": _text(_col(approach, "vehicle", idx), idx),

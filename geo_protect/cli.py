@@ -300,21 +300,25 @@ def assess(
 
     def step() -> None:
         from geo_protect import pipeline
-        from geo_protect.assessment import write_assessment
         from geo_protect.store import open_store
 
         db = open_store(settings)
         targets = _cities(city, all_, settings)
         if from_file is not None and len(targets) != 1:
             raise typer.BadParameter("--from goes with one city")
-        folder = (out or settings.maps_dir) / "assessments"
         for c in targets:
             _require(db, c)
             with _progress() as say:
                 assessment, scores = pipeline.assess(db, c, assessment_file=from_file, progress=say)
-            draft = write_assessment(assessment, folder / f"{c.slug}.yaml")
+                say("writing the assessment file and site reports")
+                draft, reports = pipeline.write_assessment_files(
+                    c, assessment, scores, out or settings.maps_dir
+                )
             _print_scores(c, scores)
             console.print(f"assessments for the field team: {draft}")
+            console.print(
+                f"{len(reports)} printable site reports in {reports[0].parent}" if reports else ""
+            )
 
     _run(step)
 
@@ -505,7 +509,10 @@ def run(
             outcome = pipeline.CityOutcome(c)
             start = time.perf_counter()
             with _progress() as say:
-                tell = lambda m, name=c.name_en: say(f"{name}: {m}")  # noqa: E731
+
+                def tell(message: str, name: str = c.name_en) -> None:
+                    say(f"{name}: {message}")
+
                 data = pipeline.ingest(db, c, progress=tell)
                 outcome.report = data.report
                 outcome.layers = dict(data.layers)
@@ -519,9 +526,8 @@ def run(
                         db, c, data=data, space_metric=results["space_metric"], progress=tell
                     )
                     outcome.layers["assessment"] = scores
-                    from geo_protect.assessment import write_assessment
-
-                    write_assessment(assessment, out_dir / "assessments" / f"{c.slug}.yaml")
+                    tell("writing the assessment file and site reports")
+                    pipeline.write_assessment_files(c, assessment, scores, out_dir)
             reports[c.slug] = data.report
             outcomes[c.slug] = outcome
             err_console.print(f"[green]✓[/] {c.label} in {time.perf_counter() - start:.1f} s")

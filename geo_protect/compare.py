@@ -28,12 +28,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from geo_protect import reference
 from geo_protect._errors import MissingDataError
+from geo_protect._templates import environment
 from geo_protect.assessment import (
     CityAssessment,
     Questionnaire,
@@ -275,7 +275,7 @@ def compare(
         svgs[name] = _inline_svg(files[f"{name}_svg"].read_text(encoding="utf-8"))
 
     html = (
-        _env()
+        environment()
         .get_template("comparison.html.j2")
         .render(
             title=title,
@@ -524,12 +524,3 @@ def _inline_svg(text: str) -> str:
     start = text.find("<svg")
     svg = text[start:] if start >= 0 else text
     return re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-
-
-def _env() -> Environment:
-    return Environment(
-        loader=PackageLoader("geo_protect", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

@@ -23,8 +23,8 @@ import shapely
 
 from geo_protect import reference
 from geo_protect._errors import ValidationError
+from geo_protect._templates import environment
 from geo_protect.assessment import RATINGS, CityAssessment, Questionnaire, load_questionnaire
-from geo_protect.compare import _env
 from geo_protect.risk import site_summary, why
 from geo_protect.schema import WGS84
 
@@ -190,7 +190,7 @@ def site_report(
         )
     bands = reference.table("risk_bands")
     html = (
-        _env()
+        environment()
         .get_template("site_report.html.j2")
         .render(
             city=city_label or assessment.city,

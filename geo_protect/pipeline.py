@@ -33,6 +33,7 @@ __all__ = [
     "evaluate",
     "ingest",
     "load_city_data",
+    "write_assessment_files",
 ]
 
 Progress = Callable[[str], None]
@@ -191,6 +192,22 @@ def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataF
     )
     layers["assessment"] = score(assessment, data["public_space"])
     return layers
+
+
+def write_assessment_files(
+    city: City, assessment: CityAssessment, scores: gpd.GeoDataFrame, out_dir: Path
+) -> tuple[Path, list[Path]]:
+    """The draft assessment for the field team and a printable report per site.
+
+    Writes ``out_dir/assessments/<city>.yaml`` and ``out_dir/sites/<city>/*.html``;
+    both hold vulnerability information and are meant for the assessors only.
+    """
+    from geo_protect.assessment import write_assessment
+    from geo_protect.export import site_reports
+
+    draft = write_assessment(assessment, out_dir / "assessments" / f"{city.slug}.yaml")
+    reports = site_reports(assessment, scores, out_dir / "sites" / city.slug, city_label=city.label)
+    return draft, reports
 
 
 def compare_cities(store: Store, cities: Iterable[City], out_dir: Path) -> Path:

@@ -7,6 +7,7 @@ literals, so an analyst can see and change every figure the product uses.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -24,7 +25,15 @@ CONFIDENCE = {"S": "sourced", "V": "unverified", "I": "indicative (design choice
 
 def reference_dir(data_dir: Path | None = None) -> Path:
     """Folder of the reference tables for a data folder (the configured one by default)."""
-    return (data_dir or Settings().data_dir).resolve() / "reference"
+    return (data_dir or _configured_data_dir(os.environ.get("GEO_PROTECT_DATA_DIR"))).resolve() / (
+        "reference"
+    )
+
+
+@cache
+def _configured_data_dir(env_value: str | None) -> Path:
+    """The configured data folder, read once per value of ``GEO_PROTECT_DATA_DIR``."""
+    return Settings().data_dir
 
 
 @cache

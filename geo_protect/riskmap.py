@@ -341,7 +341,11 @@ def risk_map(
         crowd.add_to(fmap)
     if present["approach"] is not None:
         ml.approach_layer(
-            present["approach"], opts, per="space_uid", name="Worst approach per space", **bounds
+            present["approach"],
+            opts,
+            per="space_uid",
+            name="Worst approach per space",
+            bounds=bounds,
         ).add_to(fmap)
         ml.approach_layer(
             present["approach"],
@@ -349,7 +353,7 @@ def risk_map(
             per="entry_uid",
             name="Approach paths (every entry)",
             show=False,
-            **bounds,
+            bounds=bounds,
         ).add_to(fmap)
     if present["barrier"] is not None:
         stops = table("barrier_types").set_index("barrier")["stops_vehicle"].astype(str)

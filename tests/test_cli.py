@@ -66,6 +66,8 @@ def test_main_job_writes_maps_scores_and_comparison(workspace: dict[str, str]) -
     assert (maps / "brasov.html").is_file()
     assert (maps / "comparison" / "comparison.html").is_file()
     assert (maps / "assessments" / "brasov.yaml").is_file()
+    site = maps / "sites" / "brasov" / "brasov_relation-9620387.html"
+    assert "Piața Sfatului" in site.read_text(encoding="utf-8")
     assert "Larissa: no street data" in result.output  # said plainly, with what to do
     store = GeoPackageStore(Path(workspace["GEO_PROTECT_STORE_DIR"]))
     assert {"entry_point", "approach", "space_metric", "assessment"} <= set(store.layers("brasov"))
