@@ -207,7 +207,7 @@ def _print_ingest_summary(targets: Sequence[City], reports: dict[str, Any]) -> N
         console.print(t)
     for c in targets:
         for note in reports[c.slug].missing:
-            console.print(f"[yellow]•[/] {note}")
+            console.print(f"[yellow]•[/] {note}", soft_wrap=True)
 
 
 OutOpt = Annotated[

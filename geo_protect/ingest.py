@@ -162,36 +162,37 @@ def study_area(city: City) -> BaseGeometry:
 def missing_notes(
     city: City, layers: Mapping[str, gpd.GeoDataFrame], *, source: str = "local"
 ) -> list[str]:
-    """One plain sentence per class of data the city lacks, saying what to do.
+    """One plain sentence naming every class of data the city lacks, and what to do.
 
     Examples
     --------
     >>> from geo_protect import get_city
     >>> from geo_protect.schema import empty_layer
-    >>> notes = missing_notes(get_city("larissa"), {"street": empty_layer("street")})
-    >>> notes[1]  # doctest: +NORMALIZE_WHITESPACE
-    'Larissa: no street data for the walk network locally — run `geo-protect ingest
-    larissa --source overpass` with network, or place an extract in data/osm/larissa/
-    and list it in data/cities.toml'
+    >>> layers = {"street": empty_layer("street")}
+    >>> missing_notes(get_city("larissa"), layers)[0]  # doctest: +NORMALIZE_WHITESPACE
+    'Larissa: no public spaces (squares, pedestrian areas and streets, markets, parks),
+    street data for the walk network, street data for the hostile-vehicle network,
+    entrances, barriers (bollards, blocks, walls, gates), crowded-place POIs (worship,
+    culture, transport, retail...), building footprints or surveillance cameras locally —
+    run `geo-protect ingest larissa --source overpass` with network, or place an extract
+    in data/osm/larissa/ and list it in data/cities.toml'
     """
     present = _present(layers)
-    notes = []
-    for cls, what in MISSING_CLASSES.items():
-        if present[cls]:
-            continue
-        if source == "overpass":
-            notes.append(
-                f"{city.name_en}: OpenStreetMap has no {what} mapped in the study area — "
-                "add them to OpenStreetMap, or load the city's own register"
-                + (" with `--spaces`" if cls == "public spaces" else "")
-            )
-        else:
-            notes.append(
-                f"{city.name_en}: no {what} locally — run `geo-protect ingest {city.slug} "
-                f"--source overpass` with network, or place an extract in "
-                f"data/osm/{city.slug}/ and list it in data/cities.toml"
-            )
-    return notes
+    lacking = [what for cls, what in MISSING_CLASSES.items() if not present[cls]]
+    if not lacking:
+        return []
+    listed = lacking[0] if len(lacking) == 1 else f"{', '.join(lacking[:-1])} or {lacking[-1]}"
+    if source == "overpass":
+        register = " (public spaces: `--spaces`)" if not present["public spaces"] else ""
+        return [
+            f"{city.name_en}: OpenStreetMap has no {listed} mapped in the study area — "
+            f"add them to OpenStreetMap, or load the city's own register{register}"
+        ]
+    return [
+        f"{city.name_en}: no {listed} locally — run `geo-protect ingest {city.slug} "
+        f"--source overpass` with network, or place an extract in "
+        f"data/osm/{city.slug}/ and list it in data/cities.toml"
+    ]
 
 
 # --------------------------------------------------------------------------- reading

@@ -243,6 +243,6 @@ def draw_maps(
             )
             summaries.append(summarise(city, outcome.layers, map_file=path.name))
         else:
-            missing = [*outcome.report.missing, *outcome.notes]
+            missing = outcome.report.missing or outcome.notes
             summaries.append(summarise(city, outcome.layers, missing=missing))
     return write_index(summaries, out_dir)

@@ -68,7 +68,10 @@ def test_main_job_writes_maps_scores_and_comparison(workspace: dict[str, str]) -
     assert (maps / "assessments" / "brasov.yaml").is_file()
     site = maps / "sites" / "brasov" / "brasov_relation-9620387.html"
     assert "Piața Sfatului" in site.read_text(encoding="utf-8")
-    assert "Larissa: no street data" in result.output  # said plainly, with what to do
+    # said plainly, with what to do
+    assert "Larissa: no public spaces" in result.output
+    assert "street data for the walk network" in result.output
+    assert "geo-protect ingest larissa --source overpass" in result.output
     store = GeoPackageStore(Path(workspace["GEO_PROTECT_STORE_DIR"]))
     assert {"entry_point", "approach", "space_metric", "assessment"} <= set(store.layers("brasov"))
 
