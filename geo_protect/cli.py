@@ -503,34 +503,17 @@ def run(
         out_dir = out or settings.maps_dir
         targets = list(load_cities(settings.data_dir).values())
         outcomes: dict[str, pipeline.CityOutcome] = {}
-        analysed: dict[City, dict[str, Any]] = {}
-        reports: dict[str, Any] = {}
         for c in targets:
-            outcome = pipeline.CityOutcome(c)
             start = time.perf_counter()
             with _progress() as say:
 
                 def tell(message: str, name: str = c.name_en) -> None:
                     say(f"{name}: {message}")
 
-                data = pipeline.ingest(db, c, progress=tell)
-                outcome.report = data.report
-                outcome.layers = dict(data.layers)
-                if data["public_space"].empty:
-                    outcome.notes.append(f"{c.name_en}: no public spaces in the offline data")
-                else:
-                    results = pipeline.analyse(db, c, data=data, progress=tell)
-                    analysed[c] = results
-                    outcome.layers.update(results)
-                    assessment, scores = pipeline.assess(
-                        db, c, data=data, space_metric=results["space_metric"], progress=tell
-                    )
-                    outcome.layers["assessment"] = scores
-                    tell("writing the assessment file and site reports")
-                    pipeline.write_assessment_files(c, assessment, scores, out_dir)
-            reports[c.slug] = data.report
-            outcomes[c.slug] = outcome
+                outcomes[c.slug] = pipeline.run_city(db, c, out_dir, progress=tell)
             err_console.print(f"[green]✓[/] {c.label} in {time.perf_counter() - start:.1f} s")
+        reports = {slug: o.report for slug, o in outcomes.items()}
+        analysed = {o.city: o.layers for o in outcomes.values() if "space_metric" in o.layers}
         _print_ingest_summary(targets, reports)
         if analysed:
             _print_analysis_summary(analysed)

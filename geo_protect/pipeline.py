@@ -161,6 +161,29 @@ def assess(
     return assessment, scores
 
 
+def run_city(
+    store: Store, city: City, out_dir: Path, *, progress: Progress = _quiet
+) -> CityOutcome:
+    """The main job for one city: ingest, then (when it has public spaces) analyse,
+    assess and write the assessors' files. Each step is stored as it completes."""
+    outcome = CityOutcome(city)
+    data = ingest(store, city, progress=progress)
+    outcome.report = data.report
+    outcome.layers = dict(data.layers)
+    if data["public_space"].empty:
+        outcome.notes.append(f"{city.name_en}: no public spaces in the offline data")
+        return outcome
+    results = analyse(store, city, data=data, progress=progress)
+    outcome.layers.update(results)
+    assessment, scores = assess(
+        store, city, data=data, space_metric=results["space_metric"], progress=progress
+    )
+    outcome.layers["assessment"] = scores
+    progress("writing the assessment file and site reports")
+    write_assessment_files(city, assessment, scores, out_dir)
+    return outcome
+
+
 def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of a city computed in memory, without a store.
 
