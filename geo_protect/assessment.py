@@ -508,20 +508,8 @@ def ratings_frame(assessment: CityAssessment) -> pd.DataFrame:
                     "rationale": sc.rationale,
                     "assessors": "; ".join(sc.assessors),
                     "date": sc.date.isoformat() if sc.date else "",
-                    "evidence": _dump_json(
-                        {
-                            r: x.evidence.model_dump(mode="json")
-                            for r, x in ratings.items()
-                            if x.evidence
-                        }
-                    ),
-                    "overrides": _dump_json(
-                        {
-                            r: [o.model_dump(mode="json") for o in x.overrides]
-                            for r, x in ratings.items()
-                            if x.overrides
-                        }
-                    ),
+                    "evidence": _evidence_json(ratings),
+                    "overrides": _overrides_json(ratings),
                     "n_overrides": sum(len(x.overrides) for x in ratings.values()),
                 }
             )
@@ -639,20 +627,8 @@ def _to_csv_frame(assessment: CityAssessment) -> pd.DataFrame:
                     "rationale": sc.rationale,
                     "assessors": "; ".join(sc.assessors),
                     "date": sc.date.isoformat() if sc.date else "",
-                    "evidence": _dump_json(
-                        {
-                            r: x.evidence.model_dump(mode="json")
-                            for r, x in ratings.items()
-                            if x.evidence
-                        }
-                    ),
-                    "overrides": _dump_json(
-                        {
-                            r: [o.model_dump(mode="json") for o in x.overrides]
-                            for r, x in ratings.items()
-                            if x.overrides
-                        }
-                    ),
+                    "evidence": _evidence_json(ratings),
+                    "overrides": _overrides_json(ratings),
                     "override_by": "",
                     "override_reason": "",
                 }
@@ -774,6 +750,24 @@ def _expected(evidence: Mapping[str, Any] | None, overrides: Sequence[Mapping[st
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _evidence_json(ratings: Mapping[str, Rating]) -> str:
+    """The evidence behind each pre-filled rating, as canonical JSON."""
+    return _dump_json(
+        {r: x.evidence.model_dump(mode="json") for r, x in ratings.items() if x.evidence}
+    )
+
+
+def _overrides_json(ratings: Mapping[str, Rating]) -> str:
+    """Every recorded override per rating, as canonical JSON."""
+    return _dump_json(
+        {
+            r: [o.model_dump(mode="json") for o in x.overrides]
+            for r, x in ratings.items()
+            if x.overrides
+        }
+    )
 
 
 def _dump_json(value: object) -> str:
