@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import re
 import tempfile
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import osmium
 import osmnx as ox
 import pandas as pd
-from _common import console, report, timed
+from _common import console, peak_mib, report, timed
 
-from geo_protect.analysis import _targets, analyse_city
+from geo_protect.analysis import _targets, analyse_city, network_and_entries
 from geo_protect.approach import approach_speeds
 from geo_protect.cities import get_city
-from geo_protect.entries import entry_points
 from geo_protect.ingest import ingest_city
-from geo_protect.network import street_network
 
 REPEAT = 3
 T = TypeVar("T")
@@ -88,17 +84,6 @@ def drive_xml(pbf: Path, out: Path) -> int:
     return n
 
 
-def peak_mib(fn: Callable[[], T]) -> tuple[float, T]:
-    """Peak memory traced by ``tracemalloc`` during one call of ``fn`` (MiB)."""
-    tracemalloc.start()
-    try:
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak / 2**20, result
-
-
 def main() -> None:
     city = get_city("brasov")
     pbf = city.path(city.sources[0])
@@ -117,16 +102,8 @@ def main() -> None:
     mem_all, _ = peak_mib(lambda: analyse_city(city, data))
 
     # the approach search alone, on the same inputs analyse_city builds
-    net = street_network(data["street"], data["barrier"], crs=city.crs)
-    spaces = data["public_space"].to_crs(city.crs)
-    entries = entry_points(
-        spaces,
-        net,
-        entrances=data["entrance"],
-        barriers=data["barrier"],
-        buildings=data["building"],
-        crs=city.crs,
-    )
+    net, spaces, entries = network_and_entries(city, data)
+    assert net is not None
     targets = _targets(entries)
     t_app, approach = timed(lambda: approach_speeds(net, targets, spaces=spaces), repeat=REPEAT)
     mem_app, _ = peak_mib(lambda: approach_speeds(net, targets, spaces=spaces))

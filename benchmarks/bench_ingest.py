@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _common import console, peak_memory_mib, report, scratch_database, timed
+from _common import console, peak_mib, report, scratch_database, timed
 
 from geo_protect.cities import get_city
 from geo_protect.ingest import ingest_city
@@ -63,7 +63,7 @@ def main() -> None:
         t_ref, _ = timed(run_osm2pgsql, repeat=REPEAT)
 
         t_read, data = timed(lambda: ingest_city(city), repeat=REPEAT)
-        peak = peak_memory_mib(lambda: ingest_city(city))
+        peak, _ = peak_mib(lambda: ingest_city(city))
 
         with tempfile.TemporaryDirectory() as folder:
             gpkg = GeoPackageStore(Path(folder))

@@ -25,7 +25,14 @@ from geo_protect.network import StreetNetwork, street_network
 from geo_protect.reference import table, version
 from geo_protect.schema import WGS84, LayerSpec, conform, register_layer
 
-__all__ = ["APPROACH_COLUMNS", "SPACE_METRIC", "analyse_city", "space_metrics", "worst_per_entry"]
+__all__ = [
+    "APPROACH_COLUMNS",
+    "SPACE_METRIC",
+    "analyse_city",
+    "network_and_entries",
+    "space_metrics",
+    "worst_per_entry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +135,7 @@ def analyse_city(
             f"{city.slug}: no public spaces to analyse; ingest the city's OSM data or add a "
             "register of spaces (geo_protect.register)"
         )
-    spaces_m = spaces.to_crs(city.crs)
-    network: StreetNetwork | None = None
-    if not data["street"].empty:
-        network = street_network(data["street"], data["barrier"], crs=city.crs)
-    entries = entry_points(
-        spaces_m,
-        network,
-        entrances=data["entrance"],
-        barriers=data["barrier"],
-        buildings=data["building"],
-        crs=city.crs,
-    )
+    network, spaces_m, entries = network_and_entries(city, data)
     approach = _empty_approach()
     approach_note = ""
     targets = _targets(entries)
@@ -169,6 +165,26 @@ def analyse_city(
         extra_note=approach_note,
     )
     return {"entry_point": entries, "approach": approach, "space_metric": metrics}
+
+
+def network_and_entries(
+    city: City, data: CityData
+) -> tuple[StreetNetwork | None, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The street network (None without streets), the spaces in the metric CRS and their
+    entry points: the first half of :func:`analyse_city`."""
+    spaces_m = data["public_space"].to_crs(city.crs)
+    network: StreetNetwork | None = None
+    if not data["street"].empty:
+        network = street_network(data["street"], data["barrier"], crs=city.crs)
+    entries = entry_points(
+        spaces_m,
+        network,
+        entrances=data["entrance"],
+        barriers=data["barrier"],
+        buildings=data["building"],
+        crs=city.crs,
+    )
+    return network, spaces_m, entries
 
 
 def _targets(entries: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -331,8 +331,8 @@ SFATULUI = "relation/9620387"
 @pytest.fixture(scope="module")
 def sfatului(brasov_centre):  # type: ignore[no-untyped-def]
     from geo_protect import get_city
+    from geo_protect.analysis import network_and_entries
     from geo_protect.cities import Source
-    from geo_protect.entries import entry_points
     from geo_protect.ingest import ingest_city
 
     city = get_city("brasov")
@@ -340,16 +340,8 @@ def sfatului(brasov_centre):  # type: ignore[no-untyped-def]
         update={"sources": (Source(kind="osm", path=brasov_centre, data_date="2024-08-21"),)}
     )
     data = ingest_city(clip)
-    net = street_network(data["street"], data["barrier"], crs=city.crs)
-    spaces = data["public_space"].to_crs(city.crs)
-    entries = entry_points(
-        spaces,
-        net,
-        entrances=data["entrance"],
-        barriers=data["barrier"],
-        buildings=data["building"],
-        crs=city.crs,
-    )
+    net, spaces, entries = network_and_entries(clip, data)
+    assert net is not None
     mine = entries[
         (entries["space_uid"] == SFATULUI) & (entries["entry_class"] == "vehicle_permeable")
     ]
