@@ -533,6 +533,42 @@ def run(
     _run(step)
 
 
+@app.command()
+def reference(
+    name: Annotated[
+        str | None, typer.Argument(help="A table (e.g. vehicle_classes); none lists them.")
+    ] = None,
+) -> None:
+    """Show the reference tables: every threshold with its source and confidence (S/V/I)."""
+    settings = Settings()
+
+    def step() -> None:
+        import tomllib
+
+        from geo_protect.reference import CONFIDENCE, reference_dir, table, version
+
+        folder = reference_dir(settings.data_dir)
+        if name is None:
+            manifest = tomllib.loads((folder / "manifest.toml").read_text(encoding="utf-8"))
+            t = Table(title=f"Reference tables, version {version(settings.data_dir)} ({folder})")
+            t.add_column("table")
+            t.add_column("what")
+            for key, what in manifest.get("tables", {}).items():
+                t.add_row(key, str(what))
+            console.print(t)
+            console.print(", ".join(f"{k} = {v}" for k, v in CONFIDENCE.items()))
+            return
+        frame = table(name, settings.data_dir)
+        t = Table(title=f"{name} (version {version(settings.data_dir)})", show_lines=False)
+        for col in frame.columns:
+            t.add_column(col, overflow="fold")
+        for row in frame.itertuples(index=False):
+            t.add_row(*("" if pd.isna(v) else str(v) for v in row))
+        console.print(t)
+
+    _run(step)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``geo-protect`` console script."""
     app(args=list(argv) if argv is not None else sys.argv[1:], prog_name="geo-protect")

@@ -91,6 +91,7 @@ def test_main_job_writes_maps_scores_and_comparison(workspace: dict[str, str]) -
         (["analyse", "brasov"], "not ingested yet"),
         (["ingest", "brasov", "--source", "carrier-pigeon"], "--source must be local or overpass"),
         (["ingest"], "give a city"),
+        (["reference", "nope"], "nope.csv: reference table not found"),
     ],
 )
 def test_bad_requests_exit_non_zero_with_a_message(
@@ -121,3 +122,11 @@ def test_corrupt_extract_leaves_the_store_as_it_was(workspace: dict[str, str]) -
     assert "brasov_centre.osm.bz2" in result.output
     after = store.read_layer("brasov", "public_space")
     assert after.index.equals(before.index)
+
+
+def test_reference_tables_are_listed_with_their_provenance(workspace: dict[str, str]) -> None:
+    listing = runner.invoke(app, ["reference"], env=workspace)
+    assert listing.exit_code == 0 and "vehicle_classes" in listing.output
+    shown = runner.invoke(app, ["reference", "parameters"], env={**workspace, "COLUMNS": "250"})
+    assert shown.exit_code == 0
+    assert "max_bollard_gap_m" in shown.output and "CPNI" in shown.output
