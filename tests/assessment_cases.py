@@ -19,6 +19,9 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from geo_protect.assessment import CityAssessment
+from geo_protect.evidence import prefill
+
 CRS = "EPSG:32635"
 X0, Y0 = 409_000.0, 5_054_000.0
 
@@ -86,4 +89,18 @@ def surveillance(dx: float = 0.0) -> gpd.GeoDataFrame:
     x = X0 + dx
     return _frame(
         {"kind": ["camera"], "name": [None]}, [shapely.Point(x + 520, Y0 + 10)], ["node/20"]
+    )
+
+
+def draft(*, with_surveillance: bool = True) -> CityAssessment:
+    """The pre-filled assessment of the hand-built spaces (reference version "test")."""
+    return prefill(
+        spaces(),
+        city="brasov",
+        crs=CRS,
+        space_metric=space_metric(),
+        pois=pois(),
+        barriers=barriers(),
+        surveillance=surveillance() if with_surveillance else None,
+        reference_version="test",
     )

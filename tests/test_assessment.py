@@ -41,16 +41,7 @@ def questionnaire() -> Questionnaire:
 
 @pytest.fixture(scope="module")
 def draft() -> CityAssessment:
-    return prefill(
-        cases.spaces(),
-        city="brasov",
-        crs=cases.CRS,
-        space_metric=cases.space_metric(),
-        pois=cases.pois(),
-        barriers=cases.barriers(),
-        surveillance=cases.surveillance(),
-        reference_version="test",
-    )
+    return cases.draft()
 
 
 def test_questionnaire_lists_the_ten_vat_threats(questionnaire: Questionnaire) -> None:

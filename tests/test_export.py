@@ -14,7 +14,6 @@ import shapely
 
 from geo_protect import ValidationError
 from geo_protect.assessment import CityAssessment, override
-from geo_protect.evidence import prefill
 from geo_protect.export import export_city, site_report, write_csv, write_geojson
 from geo_protect.risk import score
 from tests import assessment_cases as cases
@@ -22,16 +21,7 @@ from tests import assessment_cases as cases
 
 @pytest.fixture(scope="module")
 def draft() -> CityAssessment:
-    return prefill(
-        cases.spaces(),
-        city="brasov",
-        crs=cases.CRS,
-        space_metric=cases.space_metric(),
-        pois=cases.pois(),
-        barriers=cases.barriers(),
-        surveillance=cases.surveillance(),
-        reference_version="test",
-    )
+    return cases.draft()
 
 
 def test_geojson_is_rfc7946(draft: CityAssessment, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from geo_protect.elements import ELEMENT_COLUMNS
 from geo_protect.readers import read_source
 from geo_protect.readers.geojson import read_geojson
 from geo_protect.readers.graphml import read_graphml
+from geo_protect.readers.osm import read_osm
 from geo_protect.readers.overpass_json import read_overpass_json
 
 
@@ -68,7 +69,6 @@ def test_overpass_json_malaga(malaga: City) -> None:
 
 
 def test_overpass_json_same_ways_as_osm_xml(malaga: City) -> None:
-    read_osm = pytest.importorskip("geo_protect.readers.osm").read_osm
     src = malaga.sources[0]
     xml, _ = read_osm(malaga.path(src), source=src)
     js, _ = read_overpass_json(

@@ -33,15 +33,7 @@ DAY = dt.date(2026, 11, 20)
 
 @pytest.fixture(scope="module")
 def draft() -> CityAssessment:
-    return prefill(
-        cases.spaces(),
-        city="brasov",
-        crs=cases.CRS,
-        space_metric=cases.space_metric(),
-        pois=cases.pois(),
-        barriers=cases.barriers(),
-        reference_version="test",
-    )
+    return cases.draft(with_surveillance=False)
 
 
 def test_risk_100_closed_form() -> None:
