@@ -36,6 +36,24 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _version(value: bool) -> None:
+    if value:
+        from geo_protect import __version__
+
+        console.print(f"geo-protect {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """geo_protect: protect crowded public spaces, from OpenStreetMap to interactive risk maps."""
+
 CityArg = Annotated[
     str | None, typer.Argument(help="City slug or name (see `geo-protect cities`).")
 ]
@@ -463,7 +481,7 @@ def export(
     store: StoreOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Export spaces, entries, approaches and scores (GeoJSON, GeoPackage, CSV) and site reports."""
+    """Export spaces, entries, approaches and scores (GeoJSON, GeoPackage, CSV)."""
     settings = _settings(store, database_url)
 
     def step() -> None:
