@@ -54,6 +54,7 @@ def _main(
 ) -> None:
     """geo_protect: protect crowded public spaces, from OpenStreetMap to interactive risk maps."""
 
+
 CityArg = Annotated[
     str | None, typer.Argument(help="City slug or name (see `geo-protect cities`).")
 ]

@@ -4,7 +4,8 @@ An entry is a point of a space's outline where a way of the walk or the hostile-
 network gets in (domain brief §6.3: every intersection of the outline with a passable
 way is an entrance), plus mapped ``entrance=*`` nodes and gates on the outline.
 
-How the outline is read, for every way piece (network edge) that reaches it:
+How the outline is read (:mod:`geo_protect.crossings`), for every way piece (network
+edge) that reaches it:
 
 * each point where an edge meets the outline is looked at from both sides, a few metres
   along the edge (``entry_probe_m``): the edge is *inside* the space there, *outside*,
@@ -27,7 +28,7 @@ it.
 Optionally, *frontage breaches*: stretches of the outline along which a hostile-vehicle
 edge runs within ``frontage_max_offset_m`` with no mapped barrier or building in between
 (a vehicle can mount the kerb anywhere there) become ``vehicle_permeable`` entries of
-kind ``frontage`` at the middle of the stretch.
+kind ``frontage`` at the middle of the stretch (:mod:`geo_protect.frontage`).
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Geod
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo_protect._errors import AnalysisError, ValidationError
+from geo_protect.crossings import network_crossings
+from geo_protect.frontage import frontage_breaches
 from geo_protect.network import StreetNetwork
 from geo_protect.reference import parameter, table
 from geo_protect.schema import WGS84, LayerSpec, conform, register_layer
@@ -75,8 +76,6 @@ ENTRY_POINT = register_layer(
     )
 )
 
-# states of a way just beside an outline point
-_ALONG, _INSIDE, _OUTSIDE = 0, 1, 2
 _GEOD = Geod(ellps="WGS84")
 _CLASS_RANK = {"pedestrian_only": 0, "blocked": 1, "vehicle_permeable": 2}
 
@@ -174,10 +173,31 @@ entrance_width_m, frontage_max_offset_m, frontage_min_length_m, max_bollard_gap_
     frames = []
     if network is not None and not network.edges.empty:
         edges = network.edges[network.edges["walk"] | network.edges["hostile_vehicle"]]
-        half = _half_edges(polys, edges, p)
-        frames.append(_network_entries(polys, edges, half, barriers, p))
+        crossings = network_crossings(
+            polys,
+            edges,
+            barriers,
+            tolerance_m=p.tol,
+            probe_m=p.probe,
+            merge_m=p.merge,
+            barrier_tolerance_m=p.barrier_tol,
+        )
+        frames.append(crossings)
         if frontage:
-            frames.append(_frontage_entries(polys, edges, barriers, buildings, frames[0], p))
+            frames.append(
+                frontage_breaches(
+                    polys,
+                    edges,
+                    barriers=barriers,
+                    buildings=buildings,
+                    crossings=crossings,
+                    max_offset_m=p.front_offset,
+                    min_length_m=p.front_length,
+                    tolerance_m=p.tol,
+                    merge_m=p.merge,
+                    max_bollard_gap_m=p.max_gap,
+                )
+            )
     frames.append(_mapped_entries(polys, entrances, barriers, p))
     found = (
         pd.concat([f for f in frames if len(f)], ignore_index=True)
@@ -211,239 +231,6 @@ def _empty() -> gpd.GeoDataFrame:
     from geo_protect.schema import empty_layer
 
     return empty_layer("entry_point")
-
-
-def _half_edges(polys: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, p: _Params) -> pd.DataFrame:
-    """Every edge side at every point where an edge meets a space outline.
-
-    One row per (space, edge, position, side): ``space`` (row number in ``polys``),
-    ``edge`` (label), ``s`` (metres from ``u``), ``side`` (-1 towards ``u``, +1
-    towards ``v``), ``state`` (along / inside / outside), point ``x, y`` and the
-    unit direction ``dx, dy`` from the point along that side.
-    """
-    geom = polys.geometry.values
-    bnd = shapely.boundary(geom)
-    lines = edges.geometry.values
-    si, ei = shapely.STRtree(lines).query(bnd, predicate="dwithin", distance=p.tol)
-    if len(si) == 0:
-        return pd.DataFrame(columns=["space", "edge", "s", "side", "state", "x", "y", "dx", "dy"])
-    line = lines[ei]
-    length = shapely.length(line)
-    # (a) points where the edge meets the outline: vertices of the intersection
-    inter = shapely.intersection(line, bnd[si])
-    xy, pair = shapely.get_coordinates(inter, return_index=True)
-    s_cross = shapely.line_locate_point(line[pair], shapely.points(xy))
-    # (b) edge ends on (or within tolerance of) the outline
-    ends = np.r_[shapely.get_point(line, 0), shapely.get_point(line, -1)]
-    end_pair = np.r_[np.arange(len(si)), np.arange(len(si))]
-    near = shapely.distance(ends, bnd[si][end_pair]) <= p.tol
-    s_end = np.r_[np.zeros(len(si)), length][near]
-    cand = pd.DataFrame({"pair": np.r_[pair, end_pair[near]], "s": np.r_[s_cross, s_end]})
-    cand_len = length[cand["pair"].to_numpy()]
-    s = cand["s"].to_numpy()
-    s = np.where(s <= p.tol, 0.0, np.where(s >= cand_len - p.tol, cand_len, s))
-    cand["s"] = s
-    cand["key"] = np.round(s, 2)
-    cand = cand.drop_duplicates(["pair", "key"]).reset_index(drop=True)
-    pair_of = cand["pair"].to_numpy()
-    s = cand["s"].to_numpy()
-    cand_len = length[pair_of]
-
-    # each candidate has a side towards u (if s > 0) and a side towards v (if s < length)
-    rows = []
-    for side, exists in ((-1, s > 0), (1, s < cand_len)):
-        k = np.flatnonzero(exists)
-        room = np.where(side < 0, s[k], cand_len[k] - s[k])
-        step = np.minimum(p.probe, room / 2) if len(k) else room
-        rows.append(pd.DataFrame({"cand": k, "side": side, "probe": s[k] + side * step}))
-    sides = pd.concat(rows, ignore_index=True)
-    k = sides["cand"].to_numpy()
-    pk = pair_of[k]
-    the_line = line[pk]
-    at = shapely.line_interpolate_point(the_line, s[k])
-    sample = shapely.line_interpolate_point(the_line, sides["probe"].to_numpy())
-    space_geom = geom[si[pk]]
-    on_outline = shapely.distance(sample, bnd[si[pk]]) <= p.tol
-    inside = shapely.contains(space_geom, sample)
-    state = np.where(on_outline, _ALONG, np.where(inside, _INSIDE, _OUTSIDE))
-    a = shapely.get_coordinates(at)
-    b = shapely.get_coordinates(sample)
-    d = b - a
-    norm = np.hypot(d[:, 0], d[:, 1])
-    norm[norm == 0] = np.nan
-    return pd.DataFrame(
-        {
-            "space": si[pk],
-            "edge": edges.index.to_numpy()[ei[pk]],
-            "s": s[k],
-            "length": cand_len[k],
-            "side": sides["side"].to_numpy(),
-            "state": state,
-            "x": a[:, 0],
-            "y": a[:, 1],
-            "dx": d[:, 0] / norm,
-            "dy": d[:, 1] / norm,
-        }
-    )
-
-
-def _network_entries(
-    polys: gpd.GeoDataFrame,
-    edges: gpd.GeoDataFrame,
-    half: pd.DataFrame,
-    barriers: gpd.GeoDataFrame | None,
-    p: _Params,
-) -> pd.DataFrame:
-    """Entries where the network reaches an outline, one row per merged entry."""
-    if half.empty:
-        return pd.DataFrame()
-    # group the sides meeting at one point of one outline
-    key = np.round(half[["x", "y"]].to_numpy() / 0.05).astype(np.int64)
-    half = half.assign(kx=key[:, 0], ky=key[:, 1])
-    point_id = half.groupby(["space", "kx", "ky"], sort=False).ngroup().to_numpy()
-    half["point"] = point_id
-    st = half["state"].to_numpy()
-    g = pd.DataFrame(
-        {
-            "point": point_id,
-            "inside": st == _INSIDE,
-            "out": st != _INSIDE,
-            "outside": st == _OUTSIDE,
-        }
-    ).groupby("point")
-    agg = g.agg(inside=("inside", "any"), out=("out", "any"), outside=("outside", "all"))
-    # ways crossing the outline or continuing inside from it; or ways that all end on
-    # it from outside (a pedestrian area missing from the street layer)
-    is_entry = (agg["inside"] & agg["out"]) | agg["outside"]
-    half = half[is_entry.reindex(point_id).to_numpy()].copy()
-    if half.empty:
-        return pd.DataFrame()
-
-    # edge attributes for each side
-    e = edges.loc[half["edge"].to_numpy()]
-    half["walk"] = e["walk"].to_numpy(dtype=bool)
-    half["vehicle"] = e["hostile_vehicle"].to_numpy(dtype=bool)
-    half["width"] = e["width_m"].to_numpy(dtype=float, na_value=np.nan)
-    half["width_source"] = e["width_source"].astype(object).to_numpy()
-    half["gap"] = e["clear_gap_m"].to_numpy(dtype=float, na_value=np.nan)
-    half["speed"] = e["speed_kmh"].to_numpy(dtype=float, na_value=np.nan)
-    half["street_uid"] = e["street_uid"].astype(object).to_numpy()
-    half["closed"] = _closed_outside(half, e, barriers, p)
-    approach = half["vehicle"].to_numpy() & (half["state"].to_numpy() != _INSIDE)
-    half["approach"] = approach
-    half["open"] = approach & ~half["closed"].to_numpy()
-
-    # merge entry points of one space closer than merge_m
-    pts = half.drop_duplicates("point")[["point", "space", "x", "y"]]
-    comp = _clusters(pts, p.merge)
-    half["entry"] = half["point"].map(pd.Series(comp, index=pts["point"].to_numpy()))
-
-    # representative side: open vehicle approach, then blocked approach, then inside
-    # sides (for the direction into the space), widest first
-    half["rank"] = np.select(
-        [half["open"], half["approach"], half["state"] == _INSIDE], [3, 2, 1], default=0
-    )
-    ordered = half.sort_values(
-        ["entry", "rank", "speed", "width"], ascending=[True, False, False, False]
-    )
-    rep = ordered.drop_duplicates("entry").set_index("entry")
-    inward = (
-        half[half["state"] == _INSIDE]
-        .sort_values(["entry", "vehicle", "width"], ascending=[True, False, False])
-        .drop_duplicates("entry")
-        .set_index("entry")
-    )
-    outward = (
-        half[half["state"] == _OUTSIDE]
-        .sort_values(["entry", "vehicle", "width"], ascending=[True, False, False])
-        .drop_duplicates("entry")
-        .set_index("entry")
-    )
-    by = half.groupby("entry")
-    out = pd.DataFrame(
-        {
-            "space": by["space"].first(),
-            "x": by["x"].mean(),
-            "y": by["y"].mean(),
-            "walk": by["walk"].any(),
-            "vehicle": by["vehicle"].any(),
-            "any_approach": by["approach"].any(),
-            "any_open": by["open"].any(),
-            "max_width": by["width"].max(),
-        }
-    )
-    # direction into the space: the inside side, else the outside side reversed
-    ddx = inward["dx"].reindex(out.index).fillna(-outward["dx"].reindex(out.index))
-    ddy = inward["dy"].reindex(out.index).fillna(-outward["dy"].reindex(out.index))
-    out["in_dx"], out["in_dy"] = ddx.fillna(rep["dx"]), ddy.fillna(rep["dy"])
-    # the way's direction for the impact angle: the representative side
-    out["way_dx"], out["way_dy"] = rep["dx"], rep["dy"]
-    out["entry_class"] = np.where(
-        out["any_open"],
-        "vehicle_permeable",
-        np.where(out["any_approach"], "blocked", "pedestrian_only"),
-    )
-    vehicle_rep = out["any_approach"].to_numpy()
-    gap = rep["gap"].to_numpy()
-    use_gap = vehicle_rep & ~np.isnan(gap)
-    out["width_m"] = np.where(use_gap, gap, np.where(vehicle_rep, rep["width"], out["max_width"]))
-    widest = half.sort_values(["entry", "width"], ascending=[True, False]).drop_duplicates("entry")
-    widest_source = widest.set_index("entry")["width_source"].reindex(out.index)
-    out["width_source"] = np.where(
-        use_gap, "bollard_spacing", np.where(vehicle_rep, rep["width_source"], widest_source)
-    )
-    out["street_uid"] = rep["street_uid"]
-    is_open = out["any_open"].to_numpy()
-    out["edge"] = pd.array(np.where(is_open, rep["edge"], 0), dtype="Int64")
-    out.loc[~is_open, "edge"] = pd.NA
-    out["at_m"] = np.where(is_open, rep["s"], np.nan)
-    # the vehicle comes from the outer end of its side and drives towards the other end
-    out["towards"] = pd.array(np.where(rep["side"] < 0, "v", "u"), dtype="string")
-    out.loc[~is_open, "towards"] = pd.NA
-    out["networks"] = np.where(
-        out["walk"] & out["vehicle"], "walk+vehicle", np.where(out["vehicle"], "vehicle", "walk")
-    )
-    out["kind"] = "crossing"
-    out["mapped"] = False
-    return out.reset_index(drop=True)
-
-
-def _closed_outside(
-    half: pd.DataFrame, e: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None, p: _Params
-) -> np.ndarray:
-    """Whether the barrier closing each side's edge stands on that side (or at the entry)."""
-    blocked: np.ndarray = e["blocked_by"].notna().to_numpy(dtype=bool)
-    closed: np.ndarray = blocked.copy()
-    if barriers is None or barriers.empty or not blocked.any():
-        return closed
-    k = np.flatnonzero(blocked)
-    uid = e["blocked_by"].to_numpy()[k].astype(str)
-    metric = barriers.to_crs(e.crs)
-    known = np.isin(uid, metric.index.astype(str))
-    k, uid = k[known], uid[known]
-    geoms = metric.geometry.loc[uid].values
-    lines = e.geometry.values[k]
-    # a line barrier closes the edge where it crosses it
-    where = shapely.intersection(lines, geoms)
-    where = np.where(shapely.is_empty(where), geoms, where)
-    s_b = shapely.line_locate_point(lines, shapely.centroid(where))
-    s = half["s"].to_numpy()[k]
-    side = half["side"].to_numpy()[k]
-    on_side = np.where(side < 0, s_b <= s + p.barrier_tol, s_b >= s - p.barrier_tol)
-    closed[k] = on_side
-    return closed
-
-
-def _clusters(pts: pd.DataFrame, distance: float) -> np.ndarray:
-    """Component label of each point: points of one space closer than ``distance``."""
-    geom = shapely.points(pts[["x", "y"]].to_numpy())
-    a, b = shapely.STRtree(geom).query(geom, predicate="dwithin", distance=distance)
-    space = pts["space"].to_numpy()
-    same = space[a] == space[b]
-    n = len(geom)
-    graph = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return np.asarray(labels)
 
 
 def _mapped_entries(
@@ -618,117 +405,3 @@ def _corridor_kind(
     )
     inside = shapely.length(shapely.intersection(ray, geom))
     return np.where(inside > width * ratio, "street_end", "junction")
-
-
-def _frontage_entries(
-    polys: gpd.GeoDataFrame,
-    edges: gpd.GeoDataFrame,
-    barriers: gpd.GeoDataFrame | None,
-    buildings: gpd.GeoDataFrame | None,
-    found: pd.DataFrame,
-    p: _Params,
-) -> pd.DataFrame:
-    """Stretches of outline a hostile-vehicle edge runs along with nothing in between."""
-    vehicle = edges[edges["hostile_vehicle"] & edges["blocked_by"].isna()]
-    if vehicle.empty:
-        return pd.DataFrame()
-    geom = polys.geometry.values
-    bnd = shapely.boundary(geom)
-    lines = vehicle.geometry.values
-    si, ei = shapely.STRtree(lines).query(bnd, predicate="dwithin", distance=p.front_offset)
-    if len(si) == 0:
-        return pd.DataFrame()
-    # the part of the outline within the offset of the road's stretches outside the space
-    outside = shapely.difference(lines[ei], shapely.buffer(geom[si], -p.tol))
-    keep = ~shapely.is_empty(outside)
-    si, ei, outside = si[keep], ei[keep], outside[keep]
-    zone = shapely.buffer(outside, p.front_offset, cap_style="flat")
-    stretch = shapely.intersection(bnd[si], zone)
-    stoppers = _stoppers(barriers, buildings, polys.crs)
-    if stoppers is not None and len(stoppers):
-        # what stands between the road and the outline shields the outline near it
-        near_road = shapely.intersection(outside, shapely.buffer(stretch, p.front_offset + p.tol))
-        between = shapely.buffer(shapely.convex_hull(shapely.union(stretch, near_road)), -p.tol)
-        bi, ki = stoppers.sindex.query(between, predicate="intersects")
-        if len(bi):
-            piece = shapely.intersection(between[bi], stoppers.geometry.values[ki])
-            is_point = shapely.get_type_id(stoppers.geometry.values[ki]) == 0
-            radius = np.where(is_point, p.max_gap, p.front_offset)
-            shadow = (
-                gpd.GeoSeries(shapely.buffer(piece, radius))
-                .groupby(bi)
-                .agg(lambda g: shapely.union_all(g.values))
-            )
-            idx = shadow.index.to_numpy()
-            stretch[idx] = shapely.difference(stretch[idx], np.asarray(shadow.values))
-    if len(found):
-        # the outline next to a network entry belongs to that entry
-        ordered = found.sort_values("space")
-        space_no = ordered["space"].to_numpy(dtype=np.int64)
-        holders, dense = np.unique(space_no, return_inverse=True)
-        points = shapely.multipoints(ordered[["x", "y"]].to_numpy(dtype=float), indices=dense)
-        known = np.full(len(geom), None, dtype=object)
-        known[holders] = shapely.buffer(points, p.merge + p.front_offset)
-        has = np.isin(si, space_no)
-        stretch[has] = shapely.difference(stretch[has], known[si[has]])
-    parts, owner = shapely.get_parts(shapely.line_merge(stretch), return_index=True)
-    keep = shapely.length(parts) >= p.front_length
-    parts, owner = parts[keep], owner[keep]
-    if len(parts) == 0:
-        return pd.DataFrame()
-    mid = shapely.line_interpolate_point(parts, 0.5, normalized=True)
-    road = lines[ei[owner]]
-    e = vehicle.iloc[ei[owner]]
-    s = shapely.line_locate_point(road, mid)
-    foot = shapely.line_interpolate_point(road, s)
-    xy = shapely.get_coordinates(mid)
-    d = shapely.get_coordinates(mid) - shapely.get_coordinates(foot)
-    norm = np.hypot(d[:, 0], d[:, 1])
-    norm[norm == 0] = np.nan
-    length_e = shapely.length(road)
-    ahead = shapely.line_interpolate_point(road, np.minimum(s + 1.0, length_e))
-    back = shapely.line_interpolate_point(road, np.maximum(s - 1.0, 0.0))
-    tangent = shapely.get_coordinates(ahead) - shapely.get_coordinates(back)
-    tangent /= np.hypot(tangent[:, 0], tangent[:, 1])[:, None]
-    return pd.DataFrame(
-        {
-            "space": si[owner],
-            "x": xy[:, 0],
-            "y": xy[:, 1],
-            "walk": e["walk"].to_numpy(dtype=bool),
-            "vehicle": True,
-            "networks": np.where(e["walk"].to_numpy(dtype=bool), "walk+vehicle", "vehicle"),
-            "entry_class": "vehicle_permeable",
-            "width_m": shapely.length(parts),
-            "width_source": "frontage",
-            "street_uid": e["street_uid"].astype(object).to_numpy(),
-            "edge": pd.array(e.index.to_numpy(), dtype="Int64"),
-            "at_m": s,
-            # the vehicle drives along the road to the foot point, then mounts the kerb:
-            # towards the farther end, so the run-up covers most of the edge
-            "towards": np.where(s >= length_e / 2, "v", "u"),
-            "in_dx": d[:, 0] / norm,
-            "in_dy": d[:, 1] / norm,
-            "way_dx": tangent[:, 0],
-            "way_dy": tangent[:, 1],
-            "kind": "frontage",
-            "mapped": False,
-        }
-    )
-
-
-def _stoppers(
-    barriers: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame | None, crs: object
-) -> gpd.GeoDataFrame | None:
-    """What stops a vehicle mounting the kerb: barriers that stop vehicles (or rows of
-    posts) and buildings, in ``crs``."""
-    geoms = []
-    if barriers is not None and not barriers.empty:
-        stops = table("barrier_types").set_index("barrier")["stops_vehicle"]
-        kind = barriers["kind"].map(stops).fillna("yes")
-        geoms.append(barriers[(kind != "no").to_numpy()].to_crs(crs).geometry.values)
-    if buildings is not None and not buildings.empty:
-        geoms.append(buildings.to_crs(crs).geometry.values)
-    if not geoms:
-        return None
-    return gpd.GeoDataFrame(geometry=np.concatenate(geoms), crs=crs)

@@ -17,9 +17,9 @@ rows of ``data/reference/osm_taxonomy.csv``:
 
 The first matching row of a layer wins, so the table order is the priority. An element
 may land in several layers (a park is a public space and landcover). Two kinds of public
-space are derived rather than tagged: pedestrian-street corridors (linear
-``highway=pedestrian`` ways buffered by half their width, merged by name) and station
-forecourts (squares and pedestrian areas near a railway or bus station).
+space are derived rather than tagged (:mod:`geo_protect.derived_spaces`): pedestrian-street
+corridors (linear ``highway=pedestrian`` ways buffered by half their width, merged by
+name) and station forecourts (squares and pedestrian areas near a railway or bus station).
 """
 
 from __future__ import annotations
@@ -33,11 +33,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo_protect._errors import ConfigError, ValidationError
 from geo_protect.citydata import IngestReport
+from geo_protect.derived_spaces import DROP_SHORT_STREET as DROP_SHORT_STREET
+from geo_protect.derived_spaces import (
+    drop_slivers_and_nested_corridors,
+    pedestrian_corridors,
+    station_forecourts,
+)
 from geo_protect.reference import parameter, table
 from geo_protect.schema import LAYERS, SOURCE_LAYERS, WGS84, conform, empty_layer
 
@@ -75,11 +79,8 @@ _LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "building": ("building:levels",),
     "street": ("foot", "width", "lanes", "maxspeed"),
 }
-_SPACE_KINDS_NEAR_STATIONS = ("square", "pedestrian_area")
-
 DROP_INVALID_AREA = "area whose outline does not enclose a surface"
 DROP_NOT_A_LINE = "street not drawn as a single line"
-DROP_SHORT_STREET = "pedestrian street shorter than min_pedestrian_street_length_m"
 
 
 @dataclass(frozen=True)
@@ -202,14 +203,16 @@ def classify(
             frame = _street_columns(frame, extra, classes, min_width)
         layers[name] = frame
 
-    corridors = _corridors(
+    corridors = pedestrian_corridors(
         layers["street"], crs=crs, classes=classes, min_length_m=min_length, report=report
     )
     spaces = (
         pd.concat([layers["public_space"], corridors]) if len(corridors) else layers["public_space"]
     )
-    spaces = _forecourts(spaces, layers["poi"], crs=crs, distance_m=near, station_tags=station_tags)
-    spaces = _drop_slivers_and_nested_corridors(
+    spaces = station_forecourts(
+        spaces, layers["poi"], crs=crs, distance_m=near, station_tags=station_tags
+    )
+    spaces = drop_slivers_and_nested_corridors(
         spaces,
         crs=crs,
         min_area_m2=_param(min_public_space_area_m2, "min_public_space_area_m2"),
@@ -533,149 +536,6 @@ def _street_columns(
     return frame
 
 
-# --------------------------------------------------------------------------- derived spaces
-
-
-def _corridors(
-    streets: gpd.GeoDataFrame,
-    *,
-    crs: str,
-    classes: pd.DataFrame,
-    min_length_m: float,
-    report: IngestReport,
-) -> gpd.GeoDataFrame:
-    """Public spaces of linear pedestrian streets: buffered ways merged by name."""
-    ped = streets[streets["highway"] == "pedestrian"]
-    if ped.empty:
-        return empty_layer("public_space")
-    lines = np.asarray(ped.geometry.to_crs(crs).values, dtype=object)
-    default = float(classes.set_index("highway").at["pedestrian", "default_width_m"])
-    width = ped["width_m"].to_numpy(dtype=float, na_value=np.nan)
-    width = np.where(np.isfinite(width) & (width > 0), width, default)
-
-    names = ped["name"].to_numpy(dtype=object, na_value=None)
-    left, right = shapely.STRtree(lines).query(lines, predicate="intersects")
-    ids = ped["osm_id"].to_numpy(dtype=float, na_value=np.nan)
-    same_name = (names[left] != None) & (names[left] == names[right])  # noqa: E711
-    same_way = ~np.isnan(ids[left]) & (ids[left] == ids[right])  # pieces of one way (GraphML)
-    same = (left != right) & (same_name | same_way)
-    n = len(lines)
-    graph = coo_matrix((np.ones(int(same.sum())), (left[same], right[same])), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-
-    length = pd.Series(shapely.length(lines)).groupby(comp).transform("sum").to_numpy()
-    keep = length >= min_length_m
-    report.drop("public_space", DROP_SHORT_STREET, int((~keep).sum()))
-    if not keep.any():
-        return empty_layer("public_space")
-
-    order = np.lexsort((np.arange(n), np.where(np.isnan(ids), np.inf, ids), comp))
-    order = order[keep[order]]
-    first = pd.Series(order).groupby(comp[order]).first()
-    bodies = gpd.GeoDataFrame(
-        {"comp": comp[keep]}, geometry=shapely.buffer(lines[keep], width[keep] / 2), crs=crs
-    ).dissolve(by="comp")
-    lead = ped.iloc[first.to_numpy()]
-    suffix = [
-        str(int(i)) if pd.notna(i) else str(uid).rsplit("/", 1)[-1]
-        for i, uid in zip(lead["osm_id"], lead.index, strict=True)
-    ]
-    out = pd.DataFrame(
-        {
-            "osm_type": lead["osm_type"].to_numpy(),
-            "osm_id": lead["osm_id"].to_numpy(),
-            "name": lead["name"].to_numpy(),
-            "kind": "pedestrian_street",
-            "tags": lead["tags"].to_numpy(),
-            "source": lead["source"].to_numpy(),
-            "data_date": lead["data_date"].to_numpy(),
-        },
-        index=pd.Index(_unique([f"corridor/{s}" for s in suffix]), dtype="string", name="uid"),
-    )
-    geom = gpd.GeoSeries(bodies.geometry.loc[first.index].to_numpy(), crs=crs).to_crs(WGS84)
-    return gpd.GeoDataFrame(out, geometry=geom.set_axis(out.index), crs=WGS84)
-
-
-def _forecourts(
-    spaces: pd.DataFrame,
-    pois: gpd.GeoDataFrame,
-    *,
-    crs: str,
-    distance_m: float,
-    station_tags: Collection[str],
-) -> pd.DataFrame:
-    """Re-class squares and pedestrian areas within ``distance_m`` of a station."""
-    stations = pois[pois["tag"].isin(list(station_tags))] if "tag" in pois else pois.iloc[:0]
-    candidate = spaces["kind"].isin(_SPACE_KINDS_NEAR_STATIONS).to_numpy(dtype=bool, na_value=False)
-    if stations.empty or not candidate.any():
-        return spaces
-    areas = gpd.GeoSeries(spaces.geometry.values[candidate], crs=WGS84).to_crs(crs).values
-    points = stations.geometry.to_crs(crs).values
-    hit, _ = shapely.STRtree(points).query(areas, predicate="dwithin", distance=distance_m)
-    near = np.zeros(len(spaces), dtype=bool)
-    near[np.flatnonzero(candidate)[np.unique(hit)]] = True
-    spaces = spaces.copy()
-    spaces.loc[near, "kind"] = "station_forecourt"
-    return spaces
-
-
-def _drop_slivers_and_nested_corridors(
-    spaces: pd.DataFrame,
-    *,
-    crs: str,
-    min_area_m2: float,
-    nested_share: float,
-    report: IngestReport,
-) -> pd.DataFrame:
-    """Drop spaces too small to hold a crowd, and corridors drawn inside a mapped area.
-
-    A linear pedestrian way that runs across a mapped square or pedestrian area would
-    otherwise become a second, overlapping space; the mapped area is the better outline.
-    Where that area bears the street's name (the street's own surface, as Strada
-    Republicii in Brașov), it becomes the ``pedestrian_street``.
-    """
-    if len(spaces) == 0:
-        return spaces
-    metric = gpd.GeoSeries(spaces.geometry.values, crs=WGS84).to_crs(crs).values
-    area = shapely.area(metric)
-    small = area < min_area_m2
-    corridor = (spaces["kind"] == "pedestrian_street").to_numpy(dtype=bool, na_value=False)
-    nested = np.zeros(len(spaces), dtype=bool)
-    mapped = np.flatnonzero(~corridor & ~small)
-    if corridor.any() and len(mapped):
-        ci, mi = shapely.STRtree(metric[mapped]).query(metric[corridor], predicate="intersects")
-        if len(ci):
-            corridors = np.flatnonzero(corridor)[ci]
-            shared = shapely.area(shapely.intersection(metric[corridors], metric[mapped[mi]]))
-            covered = np.bincount(corridors, weights=shared, minlength=len(spaces))
-            nested = corridor & (covered >= nested_share * area)
-            # a mapped pedestrian area named like the street drawn in it is that street's
-            # surface: it takes the corridor's kind, so its ends and junctions are found
-            names = spaces["name"].to_numpy(dtype=object, na_value=None)
-            area_kind = spaces["kind"].to_numpy(dtype=object, na_value=None)
-            surface = (
-                nested[corridors]
-                & (names[corridors] == names[mapped[mi]])
-                & (area_kind[mapped[mi]] == "pedestrian_area")
-            )
-            if surface.any():
-                spaces = spaces.copy()
-                spaces.iloc[np.unique(mapped[mi][surface]), spaces.columns.get_loc("kind")] = (
-                    "pedestrian_street"
-                )
-    report.drop(
-        "public_space",
-        f"area under min_public_space_area_m2 ({min_area_m2:g} m²)",
-        int(small.sum()),
-    )
-    report.drop(
-        "public_space",
-        "pedestrian street drawn inside a mapped square or area",
-        int((nested & ~small).sum()),
-    )
-    return spaces[~(small | nested)]
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -688,16 +548,6 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _unique(uids: list[str]) -> list[str]:
-    """Suffix repeated uids with ``#2``, ``#3``... (first one unchanged)."""
-    seen: dict[str, int] = {}
-    out = []
-    for uid in uids:
-        seen[uid] = seen.get(uid, 0) + 1
-        out.append(uid if seen[uid] == 1 else f"{uid}#{seen[uid]}")
-    return out
 
 
 def _series(values: np.ndarray, frame: pd.DataFrame) -> pd.Series:
