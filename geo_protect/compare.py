@@ -34,12 +34,8 @@ from matplotlib.figure import Figure
 from geo_protect import reference
 from geo_protect._errors import MissingDataError
 from geo_protect._templates import environment
-from geo_protect.assessment import (
-    CityAssessment,
-    Questionnaire,
-    load_questionnaire,
-    read_assessment,
-)
+from geo_protect.assessment import CityAssessment, Questionnaire, load_questionnaire
+from geo_protect.assessment_files import read_assessment
 from geo_protect.risk import Explanation, score, site_summary, why
 from geo_protect.store.base import Store
 

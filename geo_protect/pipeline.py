@@ -129,7 +129,7 @@ def assess(
     tuple
         The :class:`~geo_protect.assessment.CityAssessment` and the scored layer.
     """
-    from geo_protect.assessment import read_assessment
+    from geo_protect.assessment_files import read_assessment
     from geo_protect.evidence import prefill
     from geo_protect.risk import score
 
@@ -225,7 +225,7 @@ def write_assessment_files(
     Writes ``out_dir/assessments/<city>.yaml`` and ``out_dir/sites/<city>/*.html``;
     both hold vulnerability information and are meant for the assessors only.
     """
-    from geo_protect.assessment import write_assessment
+    from geo_protect.assessment_files import write_assessment
     from geo_protect.export import site_reports
 
     draft = write_assessment(assessment, out_dir / "assessments" / f"{city.slug}.yaml")

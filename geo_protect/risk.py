@@ -29,7 +29,8 @@ import shapely
 
 from geo_protect import reference
 from geo_protect._errors import ConfigError, ValidationError
-from geo_protect.assessment import RATINGS, CityAssessment, ratings_frame
+from geo_protect.assessment import RATINGS, CityAssessment
+from geo_protect.assessment_files import ratings_frame
 from geo_protect.schema import WGS84, LayerSpec, conform, register_layer
 
 __all__ = [

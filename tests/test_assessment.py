@@ -15,11 +15,9 @@ from geo_protect.assessment import (
     Questionnaire,
     load_questionnaire,
     override,
-    ratings_frame,
-    read_assessment,
     validate,
-    write_assessment,
 )
+from geo_protect.assessment_files import ratings_frame, read_assessment, write_assessment
 from geo_protect.evidence import (
     crowd_consequence,
     derive_likelihood,

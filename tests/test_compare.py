@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo_protect.assessment import CityAssessment, write_assessment
+from geo_protect.assessment import CityAssessment
+from geo_protect.assessment_files import write_assessment
 from geo_protect.citydata import IngestReport
 from geo_protect.compare import (
     CityResults,

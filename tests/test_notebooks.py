@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from geo_protect.analysis import analyse_city
-from geo_protect.assessment import write_assessment
+from geo_protect.assessment_files import write_assessment
 from geo_protect.cities import City, get_city
 from geo_protect.citydata import CityData
 from geo_protect.evidence import prefill
