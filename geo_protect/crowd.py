@@ -28,6 +28,7 @@ __all__ = [
     "alert_band",
     "capacity",
     "design_density",
+    "exit_flow_alert",
     "level_of_service",
     "live_density",
     "rate_alert",
@@ -391,3 +392,62 @@ def rate_alert(
         (current.astype(float) - previous.reindex(current.index).astype(float)) / minutes * window
     )
     return (change > rise).fillna(False).astype(bool).rename("rate_alert")
+
+
+def exit_flow_alert(
+    persons_per_min: pd.Series,
+    width_m: pd.Series,
+    *,
+    exit_type: str | pd.Series = "level",
+    flows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Flow through exits per metre of width against the Green Guide limits (brief §3.4).
+
+    Parameters
+    ----------
+    persons_per_min
+        People passing each exit per minute (from counters), indexed by exit.
+    width_m
+        Clear width of each exit (m), index-aligned; e.g. ``entry_point["width_m"]``.
+    exit_type
+        ``level``, ``level_alcohol``, ``stepped`` or ``stepped_alcohol``, for all exits or
+        per exit.
+    flows
+        The ``egress_flow`` table; the reference one by default.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned: ``flow_p_min_m``, ``limit_p_min_m`` and ``flow_alert`` (True above
+        the limit). Exits without a positive width or a count have no alert.
+
+    Raises
+    ------
+    ValidationError
+        For an exit type the table does not know.
+
+    Examples
+    --------
+    >>> out = exit_flow_alert(pd.Series([300.0, 400.0]), pd.Series([4.0, 4.0]))
+    >>> out["flow_p_min_m"].tolist(), out["flow_alert"].tolist()
+    ([75.0, 100.0], [False, True])
+    """
+    limits = (table("egress_flow") if flows is None else flows).set_index("exit_type")
+    kinds = (
+        exit_type.reindex(persons_per_min.index)
+        if isinstance(exit_type, pd.Series)
+        else pd.Series(exit_type, index=persons_per_min.index)
+    ).astype(str)
+    unknown = sorted(set(kinds) - set(limits.index))
+    if unknown:
+        raise ValidationError(
+            f"exit flow: unknown exit type(s) {', '.join(unknown)} "
+            f"(known: {', '.join(limits.index)})"
+        )
+    width = width_m.reindex(persons_per_min.index).astype(float)
+    flow = persons_per_min.astype(float) / width.where(width > 0)
+    limit = kinds.map(limits["flow_p_min_m"].astype(float))
+    return pd.DataFrame(
+        {"flow_p_min_m": flow, "limit_p_min_m": limit, "flow_alert": (flow > limit).fillna(False)},
+        index=persons_per_min.index,
+    )

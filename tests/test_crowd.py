@@ -14,6 +14,7 @@ from geo_protect._errors import ConfigError, ValidationError
 from geo_protect.crowd import (
     alert_band,
     capacity,
+    exit_flow_alert,
     level_of_service,
     live_density,
     rate_alert,
@@ -140,3 +141,16 @@ def test_rate_alert_threshold_and_bad_input():
     assert rate_alert(prev, now, 10).tolist() == [False, False, False]  # 0.3 per 5 min
     with pytest.raises(ValidationError, match="positive"):
         rate_alert(prev, now, 0)
+
+
+def test_exit_flow_alert_against_green_guide_limits() -> None:
+    counts = pd.Series([300.0, 300.0, 280.0, 50.0], index=["a", "b", "c", "d"])
+    widths = pd.Series([4.0, 4.0, 4.0, 0.0], index=counts.index)
+    kinds = pd.Series(["level", "stepped", "stepped_alcohol", "level"], index=counts.index)
+    out = exit_flow_alert(counts, widths, exit_type=kinds)
+    # 300 p/min over 4 m = 75 p/min/m: under 82 (level), over 66 (stepped); 70 > 56
+    assert out["flow_p_min_m"].tolist()[:3] == [75.0, 75.0, 70.0]
+    assert out["limit_p_min_m"].tolist() == [82.0, 66.0, 56.0, 82.0]
+    assert out["flow_alert"].tolist() == [False, True, True, False]  # no width, no alert
+    with pytest.raises(ValidationError, match="unknown exit type"):
+        exit_flow_alert(counts, widths, exit_type="ramp")
