@@ -29,6 +29,7 @@ from geo_protect.schema import WGS84, empty_layer
 __all__ = [
     "DROP_SHORT_STREET",
     "drop_slivers_and_nested_corridors",
+    "merge_street_surfaces",
     "pedestrian_corridors",
     "station_forecourts",
 ]
@@ -240,6 +241,56 @@ def drop_slivers_and_nested_corridors(
         int((nested & ~small).sum()),
     )
     return spaces[~(small | nested)]
+
+
+DROP_MERGED_SURFACE = "pedestrian-street area merged with the adjoining one of the same name"
+
+
+def merge_street_surfaces(
+    spaces: pd.DataFrame, *, crs: str, gap_m: float, report: IngestReport
+) -> pd.DataFrame:
+    """Merge adjoining pedestrian-street spaces that bear the same name into one space.
+
+    A street mapped as several areas (Strada Republicii in Brașov is two) is one place for
+    its crowd and its entries: left apart, the seam between the pieces would count as
+    entries of each. The merged space keeps the uid, OSM id and tags of its first piece
+    (by uid); the others are counted as dropped.
+
+    Parameters
+    ----------
+    spaces
+        Public spaces in WGS84.
+    crs
+        Metric CRS to measure ``gap_m`` in.
+    gap_m
+        Pieces this close count as adjoining.
+    """
+    street = (spaces["kind"] == "pedestrian_street").to_numpy(dtype=bool, na_value=False)
+    names = spaces["name"].to_numpy(dtype=object, na_value=None)
+    candidates = np.flatnonzero(street & (names != None))  # noqa: E711 - elementwise
+    if len(candidates) < 2:
+        return spaces
+    metric = gpd.GeoSeries(spaces.geometry.values[candidates], crs=WGS84).to_crs(crs).values
+    a, b = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=gap_m)
+    keep = (a < b) & (names[candidates][a] == names[candidates][b])
+    if not keep.any():
+        return spaces
+    n = len(candidates)
+    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    groups = pd.Series(candidates).groupby(label)
+    spaces = spaces.copy()
+    geometry = spaces.geometry.to_numpy().copy()
+    merged: list[int] = []
+    for _, rows in groups:
+        if len(rows) < 2:
+            continue
+        ordered = rows.to_numpy()[np.argsort(spaces.index.to_numpy()[rows.to_numpy()])]
+        geometry[ordered[0]] = shapely.union_all(geometry[ordered])
+        merged.extend(ordered[1:].tolist())
+    spaces["geometry"] = geometry
+    report.drop("public_space", DROP_MERGED_SURFACE, len(merged))
+    return spaces.drop(index=spaces.index[merged])
 
 
 def _unique(uids: list[str]) -> list[str]:

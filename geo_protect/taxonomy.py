@@ -39,6 +39,7 @@ from geo_protect.citydata import IngestReport
 from geo_protect.derived_spaces import DROP_SHORT_STREET as DROP_SHORT_STREET
 from geo_protect.derived_spaces import (
     drop_slivers_and_nested_corridors,
+    merge_street_surfaces,
     pedestrian_corridors,
     station_forecourts,
 )
@@ -218,6 +219,9 @@ def classify(
         min_area_m2=_param(min_public_space_area_m2, "min_public_space_area_m2"),
         nested_share=_param(nested_corridor_share, "nested_corridor_share"),
         report=report,
+    )
+    spaces = merge_street_surfaces(
+        spaces, crs=crs, gap_m=parameter("street_surface_gap_m"), report=report
     )
     layers["public_space"] = gpd.GeoDataFrame(spaces, geometry="geometry", crs=WGS84)
     return {name: conform(name, layers[name]) for name in SOURCE_LAYERS}

@@ -22,6 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from geo_protect._errors import ConfigError
 from geo_protect.cities import Source
 from geo_protect.citydata import IngestReport
+from geo_protect.derived_spaces import DROP_MERGED_SURFACE
 from geo_protect.elements import elements_frame
 from geo_protect.readers.osm import read_osm
 from geo_protect.reference import table
@@ -92,7 +93,8 @@ def test_clip_layer_counts(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inges
     # PROVENANCE.md (centre clip): barrier 52 nodes + 35 ways = 87; entrance nodes 56;
     # building ways + multipolygons 4,560 + 25 = 4,585 (the one building node is no footprint).
     assert counts == {
-        "public_space": 50,  # 52 candidates less a 2 m² test square and a nested corridor
+        "public_space": 49,  # 52 candidates less a 2 m² test square, a nested corridor and
+        # the second mapped piece of Strada Republicii (merged into the first)
         "street": 1146,
         "entrance": 56,
         "barrier": 87,
@@ -108,6 +110,7 @@ def test_clip_layer_counts(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inges
         ("public_space", DROP_SHORT_STREET): 1,
         ("public_space", "area under min_public_space_area_m2 (20 m²)"): 1,
         ("public_space", "pedestrian street drawn inside a mapped square or area"): 1,
+        ("public_space", DROP_MERGED_SURFACE): 1,
     }
     for name, layer in layers.items():  # already conformed: conform is the identity
         pd.testing.assert_frame_equal(conform(name, layer), layer)
@@ -127,13 +130,15 @@ def test_clip_public_spaces(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inge
     assert set(squares["name"].dropna()) == {"Piața Sfatului", "Piața Unirii"}
     assert _area(spaces, "relation/9620387") == pytest.approx(10_623, abs=1)
     # Strada Republicii: mapped as two pedestrian areas bearing its name; the corridor drawn
-    # from its linear ways lies inside them, so the areas become the pedestrian street.
+    # from its linear ways lies inside them, so the areas become the pedestrian street, one
+    # space (the two adjoining pieces merged).
     assert "corridor/23235073" not in spaces.index
     republicii = spaces[spaces["name"] == "Strada Republicii"]
-    assert sorted(republicii.index) == ["way/313945482", "way/314071477"]
-    assert set(republicii["kind"]) == {"pedestrian_street"}
+    assert list(republicii.index) == ["way/313945482"]
+    assert republicii["kind"].iloc[0] == "pedestrian_street"
+    assert _area(spaces, "way/313945482") == pytest.approx(7726, abs=1)
     assert spaces["kind"].value_counts().to_dict() == {
-        "pedestrian_street": 23,
+        "pedestrian_street": 22,
         "park": 15,
         "pedestrian_area": 5,
         "square": 4,
