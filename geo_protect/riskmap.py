@@ -28,6 +28,7 @@ from geo_protect._mapassets import AssetMode, copy_assets, localise
 from geo_protect._mapbase import DECODER_JS
 from geo_protect.cities import City
 from geo_protect.reference import table
+from geo_protect.schema import SOURCE_LAYERS
 
 __all__ = [
     "CitySummary",
@@ -379,20 +380,8 @@ def risk_map(
     return fmap
 
 
-_ALL_LAYERS = (
-    "public_space",
-    "street",
-    "entrance",
-    "barrier",
-    "poi",
-    "building",
-    "surveillance",
-    "landcover",
-    "space_metric",
-    "entry_point",
-    "approach",
-    "assessment",
-)
+#: Every layer a map can draw: the source layers and the analysis layers.
+_ALL_LAYERS = (*SOURCE_LAYERS, "space_metric", "entry_point", "approach", "assessment")
 
 
 def _bounds(layer: gpd.GeoDataFrame) -> list[list[float]]:
