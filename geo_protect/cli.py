@@ -107,6 +107,15 @@ def _progress() -> Iterator[Callable[[str], None]]:
         yield lambda message: progress.update(task, description=message)
 
 
+def _prefixed(say: Callable[[str], None], name: str) -> Callable[[str], None]:
+    """A progress callback that prefixes each message with the city's name."""
+
+    def tell(message: str) -> None:
+        say(f"{name}: {message}")
+
+    return tell
+
+
 def _run(step: Callable[[], None]) -> None:
     try:
         step()
@@ -163,7 +172,9 @@ def ingest(
         targets = _cities(city, all_, settings)
         if spaces is not None and len(targets) != 1:
             raise typer.BadParameter("--spaces goes with one city")
-        _ingest(targets, settings, source=source, spaces=spaces)  # type: ignore[arg-type]
+        _ingest(
+            targets, settings, source="overpass" if source == "overpass" else "local", spaces=spaces
+        )
 
     _run(step)
 
@@ -190,7 +201,7 @@ def _ingest(
                 spaces=spaces,
                 overpass_url=settings.overpass_url,
                 timeout=settings.http_timeout,
-                progress=lambda m, name=c.name_en: say(f"{name}: {m}"),  # type: ignore[misc]
+                progress=_prefixed(say, c.name_en),
             )
         reports[c.slug] = data.report
         err_console.print(
@@ -525,11 +536,9 @@ def run(
         for c in targets:
             start = time.perf_counter()
             with _progress() as say:
-
-                def tell(message: str, name: str = c.name_en) -> None:
-                    say(f"{name}: {message}")
-
-                outcomes[c.slug] = pipeline.run_city(db, c, out_dir, progress=tell)
+                outcomes[c.slug] = pipeline.run_city(
+                    db, c, out_dir, progress=_prefixed(say, c.name_en)
+                )
             err_console.print(f"[green]✓[/] {c.label} in {time.perf_counter() - start:.1f} s")
         reports = {slug: o.report for slug, o in outcomes.items()}
         analysed = {o.city: o.layers for o in outcomes.values() if "space_metric" in o.layers}

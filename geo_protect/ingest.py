@@ -28,7 +28,14 @@ from geo_protect.schema import SOURCE_LAYERS, WGS84, conform
 from geo_protect.settings import Settings
 from geo_protect.taxonomy import classify
 
-__all__ = ["MISSING_CLASSES", "ingest_city", "missing_notes", "study_area"]
+__all__ = [
+    "DEFAULT_OVERPASS_URL",
+    "DEFAULT_TIMEOUT",
+    "MISSING_CLASSES",
+    "ingest_city",
+    "missing_notes",
+    "study_area",
+]
 
 #: Class of data -> how a note names it to the user.
 MISSING_CLASSES: dict[str, str] = {
@@ -46,8 +53,9 @@ DROP_OUTSIDE = "outside the study area"
 DROP_DUPLICATE = "same element already read from an earlier source"
 DROP_UNCLASSIFIED = "feature of a {layer} file that no taxonomy rule puts in {layer}"
 
-_DEFAULT_OVERPASS_URL: str = Settings.model_fields["overpass_url"].default
-_DEFAULT_TIMEOUT: float = Settings.model_fields["http_timeout"].default
+#: Defaults of :class:`~geo_protect.settings.Settings` for callers without settings.
+DEFAULT_OVERPASS_URL: str = Settings.model_fields["overpass_url"].default
+DEFAULT_TIMEOUT: float = Settings.model_fields["http_timeout"].default
 
 
 def ingest_city(
@@ -56,8 +64,8 @@ def ingest_city(
     source: Literal["local", "overpass"] = "local",
     spaces: Path | None = None,
     progress: Callable[[str], None] | None = None,
-    overpass_url: str = _DEFAULT_OVERPASS_URL,
-    timeout: float = _DEFAULT_TIMEOUT,
+    overpass_url: str = DEFAULT_OVERPASS_URL,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> CityData:
     """Build a city's source layers from its OSM data.
 

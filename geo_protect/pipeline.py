@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
 
@@ -69,21 +69,23 @@ def ingest(
     store: Store,
     city: City,
     *,
-    source: str = "local",
+    source: Literal["local", "overpass"] = "local",
     spaces: Path | None = None,
     overpass_url: str | None = None,
     timeout: float | None = None,
     progress: Progress = _quiet,
 ) -> CityData:
     """Ingest one city and replace it in the store (atomically)."""
-    from geo_protect.ingest import ingest_city
+    from geo_protect.ingest import DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, ingest_city
 
-    options: dict[str, object] = {}
-    if overpass_url is not None:
-        options["overpass_url"] = overpass_url
-    if timeout is not None:
-        options["timeout"] = timeout
-    data = ingest_city(city, source=source, spaces=spaces, progress=progress, **options)  # type: ignore[arg-type]
+    data = ingest_city(
+        city,
+        source=source,
+        spaces=spaces,
+        progress=progress,
+        overpass_url=overpass_url or DEFAULT_OVERPASS_URL,
+        timeout=timeout or DEFAULT_TIMEOUT,
+    )
     progress("writing to the store")
     store.replace_city(city.slug, data.layers, data.report)
     return data
