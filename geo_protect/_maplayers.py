@@ -247,16 +247,7 @@ def crowd_layer(metric: gpd.GeoDataFrame, opts: DisplayOptions) -> folium.GeoJso
         index=idx,
     )
     colours = los.map(style.LOS_COLOURS).fillna(style.NEUTRAL)
-    styles = {
-        str(uid): {
-            "radius": float(r),
-            "fillColor": c,
-            "color": "#0b0f14",
-            "weight": 1,
-            "fillOpacity": 0.8,
-        }
-        for uid, r, c in zip(idx, radius, colours, strict=True)
-    }
+    styles = _circle_styles(idx, radius, colours, weight=1, fill_opacity=0.8)
     data = _geojson(props, _display(_metric(metric, opts.crs), opts.crs, 0.0, opts.decimals))
     aliases = {
         "name": "Space",
@@ -319,6 +310,22 @@ def _fastest(approach: gpd.GeoDataFrame, per: str) -> tuple[gpd.GeoDataFrame, pd
         summary.reindex(entry.loc[fastest.index]).to_numpy(), index=fastest.index, dtype="string"
     )
     return fastest.sort_index(), classes
+
+
+def _circle_styles(
+    idx: pd.Index, radius: Any, colours: pd.Series, *, weight: float, fill_opacity: float
+) -> dict[str, dict[str, Any]]:
+    """Per-feature circle-marker styles: radius and fill colour, one dark outline."""
+    return {
+        str(uid): {
+            "radius": float(r),
+            "fillColor": c,
+            "color": "#0b0f14",
+            "weight": weight,
+            "fillOpacity": fill_opacity,
+        }
+        for uid, r, c in zip(idx, radius, colours, strict=True)
+    }
 
 
 def approach_layer(
@@ -415,16 +422,7 @@ def entry_layer(entries: gpd.GeoDataFrame, opts: DisplayOptions) -> folium.GeoJs
         index=idx,
     )
     colours = cls.map(style.ENTRY_COLOURS).fillna(style.NEUTRAL)
-    styles = {
-        str(uid): {
-            "radius": float(r),
-            "fillColor": c,
-            "color": "#0b0f14",
-            "weight": 1.2,
-            "fillOpacity": 0.95,
-        }
-        for uid, r, c in zip(idx, radius, colours, strict=True)
-    }
+    styles = _circle_styles(idx, radius, colours, weight=1.2, fill_opacity=0.95)
     data = _geojson(props, _display(_metric(entries, opts.crs), opts.crs, 0.0, opts.decimals))
     return _styled(
         data,

@@ -460,15 +460,7 @@ def maps(
         from geo_protect.store import open_store
 
         db = open_store(settings)
-        outcomes = {}
-        for c in _cities(city, all_, settings):
-            outcome = pipeline.CityOutcome(c)
-            if c.slug in db.cities():
-                outcome.report = db.report(c.slug)
-                outcome.layers = {name: db.read_layer(c.slug, name) for name in db.layers(c.slug)}
-            else:
-                outcome.notes.append(f"{c.name_en}: not ingested yet")
-            outcomes[c.slug] = outcome
+        outcomes = {c.slug: pipeline.load_outcome(db, c) for c in _cities(city, all_, settings)}
         with _progress() as say:
             index = pipeline.draw_maps(
                 outcomes,

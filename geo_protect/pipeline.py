@@ -33,6 +33,7 @@ __all__ = [
     "evaluate",
     "ingest",
     "load_city_data",
+    "load_outcome",
     "write_assessment_files",
 ]
 
@@ -63,6 +64,19 @@ def load_city_data(store: Store, city: City) -> CityData:
     """The source layers and ingest report of a city, read from a store."""
     layers = {name: store.read_layer(city.slug, name) for name in SOURCE_LAYERS}
     return CityData(city.slug, layers, store.report(city.slug))
+
+
+def load_outcome(store: Store, city: City) -> CityOutcome:
+    """What the store holds for a city (every stored layer and the ingest report)."""
+    outcome = CityOutcome(city)
+    if city.slug in store.cities():
+        outcome.report = store.report(city.slug)
+        outcome.layers = {
+            name: store.read_layer(city.slug, name) for name in store.layers(city.slug)
+        }
+    else:
+        outcome.notes.append(f"{city.name_en}: not ingested yet")
+    return outcome
 
 
 def ingest(
