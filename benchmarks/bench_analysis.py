@@ -7,7 +7,7 @@ Run with ``.venv/bin/python benchmarks/bench_analysis.py``. In one run it
   ``drive`` network filter and their nodes (osmnx reads XML only; not timed);
 - times ``osmnx.graph_from_xml`` on that file (the reference: parse, build and simplify
   the drive graph);
-- times ``geo_protect.analysis.analyse_city`` (street network + entry points + crowd
+- times ``geo_protect.analysis.city.analyse_city`` (street network + entry points + crowd
   capacity + hostile-vehicle approach speeds for every vehicle class + space metrics),
   and the approach search alone (all classes, with the own-space exclusion);
 
@@ -27,10 +27,10 @@ import osmnx as ox
 import pandas as pd
 from _common import console, peak_mib, report, timed
 
-from geo_protect.analysis import _targets, analyse_city, network_and_entries
-from geo_protect.approach import approach_speeds
+from geo_protect.analysis.approach import approach_speeds
+from geo_protect.analysis.city import _targets, analyse_city, network_and_entries
 from geo_protect.cities import get_city
-from geo_protect.ingest import ingest_city
+from geo_protect.osm.ingest import ingest_city
 
 REPEAT = 3
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from pathlib import Path
 from _common import console, peak_mib, report, scratch_database, timed
 
 from geo_protect.cities import get_city
-from geo_protect.ingest import ingest_city
+from geo_protect.osm.ingest import ingest_city
 from geo_protect.store.geopackage import GeoPackageStore
 from geo_protect.store.postgis import PostGISStore
 

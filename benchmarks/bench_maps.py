@@ -22,10 +22,10 @@ import geopandas as gpd
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from geo_protect._mapassets import VENDOR_DIR
 from geo_protect.cities import get_city
+from geo_protect.outputs.maps.assets import VENDOR_DIR
+from geo_protect.outputs.maps.city_map import risk_map
 from geo_protect.pipeline import evaluate
-from geo_protect.riskmap import risk_map
 from geo_protect.settings import REPO_ROOT
 
 ARGS = [

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geo_protect._errors import ConfigError, UnknownCityError
-from geo_protect.settings import Settings
+from geo_protect.errors import ConfigError, UnknownCityError
+from geo_protect.reference import data_dir as active_data_dir
 
 __all__ = ["City", "Source", "get_city", "load_cities"]
 
@@ -130,7 +130,8 @@ def load_cities(data_dir: Path | None = None) -> dict[str, City]:
     Parameters
     ----------
     data_dir
-        Folder holding ``cities.toml``; the configured data folder by default.
+        Folder holding ``cities.toml``; the active data folder by default
+        (:func:`geo_protect.reference.set_data_dir`).
 
     Returns
     -------
@@ -142,7 +143,7 @@ def load_cities(data_dir: Path | None = None) -> dict[str, City]:
     >>> sorted(load_cities())
     ['brasov', 'eindhoven', 'larissa', 'malaga', 'vilnius']
     """
-    folder = (data_dir or Settings().data_dir).resolve()
+    folder = active_data_dir(data_dir)
     return _load(folder / "cities.toml")
 
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 
+from geo_protect.cities import City
+from geo_protect.errors import ValidationError
 from geo_protect.schema import SOURCE_LAYERS, empty_layer
 
-__all__ = ["CityData", "IngestReport"]
+__all__ = ["CityData", "IngestReport", "find_space"]
 
 
 @dataclass
@@ -52,3 +54,50 @@ class CityData:
 
     def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
         return self.layers[layer]
+
+
+def find_space(spaces: gpd.GeoDataFrame, query: str, *, city: City) -> str:
+    """The uid of the public space a person names: by uid, or by name (case-insensitive).
+
+    Of several spaces with the same name, the largest is taken (a square is usually
+    meant rather than a small plaza of the same name elsewhere).
+
+    Parameters
+    ----------
+    spaces : GeoDataFrame
+        The city's ``public_space`` layer.
+    query : str
+        A uid (``relation/9620387``) or a name (``Piața Sfatului``).
+    city : City
+        The city (for its metric CRS and the message).
+
+    Returns
+    -------
+    str
+        The space's uid.
+
+    Raises
+    ------
+    ValidationError
+        If no space has that uid or name.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from geo_protect.cities import get_city
+    >>> big = shapely.box(25.58, 45.64, 25.581, 45.641)
+    >>> small = shapely.box(25.59, 45.64, 25.5901, 45.6401)
+    >>> spaces = gpd.GeoDataFrame({"name": ["Piața Mare", "Piața Mare"]}, geometry=[big, small],
+    ...                           index=["way/1", "way/2"], crs="EPSG:4326")
+    >>> find_space(spaces, "piața mare", city=get_city("brasov"))
+    'way/1'
+    """
+    if query in spaces.index:
+        return query
+    names = spaces["name"].astype("string").str.casefold()
+    hits = spaces.index[(names == query.casefold()).fillna(False).to_numpy(dtype=bool)]
+    if len(hits) == 0:
+        raise ValidationError(f"{city.name_en}: no public space with uid or name {query!r}")
+    if len(hits) == 1:
+        return str(hits[0])
+    return str(spaces.loc[hits].to_crs(city.crs).area.idxmax())

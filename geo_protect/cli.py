@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo_protect._errors import GeoProtectError
 from geo_protect.cities import City, get_city, load_cities
+from geo_protect.errors import GeoProtectError
+from geo_protect.reference import set_data_dir
 from geo_protect.settings import Settings
 
 __all__ = ["app", "main"]
@@ -116,18 +117,22 @@ def _prefixed(say: Callable[[str], None], name: str) -> Callable[[str], None]:
     return tell
 
 
-def _run(step: Callable[[], None]) -> None:
+def _run(step: Callable[[], None], settings: Settings) -> None:
+    """Run a command's step with the settings' data folder active; errors end it with exit 2."""
+    previous = set_data_dir(settings.data_dir)
     try:
         step()
     except GeoProtectError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
         raise typer.Exit(code=2) from exc
+    finally:
+        set_data_dir(previous)
 
 
 @app.command()
 def cities() -> None:
     """List the cities of the registry and the local data each one has."""
-    settings = Settings()
+    settings = _settings()
 
     def step() -> None:
         table = Table(title="City registry (data/cities.toml)")
@@ -144,7 +149,7 @@ def cities() -> None:
             table.add_row(city.slug, city.label, city.country, city.crs, sources)
         console.print(table)
 
-    _run(step)
+    _run(step, settings)
 
 
 @app.command()
@@ -176,7 +181,7 @@ def ingest(
             targets, settings, source="overpass" if source == "overpass" else "local", spaces=spaces
         )
 
-    _run(step)
+    _run(step, settings)
 
 
 def _ingest(
@@ -247,7 +252,7 @@ OutOpt = Annotated[
 
 
 def _require(db: Any, c: City) -> None:
-    from geo_protect._errors import MissingDataError
+    from geo_protect.errors import MissingDataError
 
     if c.slug not in db.cities():
         raise MissingDataError(f"{c.name_en}: not ingested yet; run `geo-protect ingest {c.slug}`")
@@ -277,7 +282,7 @@ def analyse(
             metrics[c] = results
         _print_analysis_summary(metrics)
 
-    _run(step)
+    _run(step, settings)
 
 
 def _print_analysis_summary(metrics: dict[City, dict[str, Any]]) -> None:
@@ -350,11 +355,11 @@ def assess(
                 f"{len(reports)} printable site reports in {reports[0].parent}" if reports else ""
             )
 
-    _run(step)
+    _run(step, settings)
 
 
 def _print_scores(c: City, scores: Any) -> None:
-    from geo_protect.risk import site_summary
+    from geo_protect.assess.scores import site_summary
 
     summary = site_summary(scores)
     table = Table(title=f"{c.label}: highest-risk spaces (worst credible scenario)")
@@ -397,32 +402,19 @@ def why(
 
     def step() -> None:
         from geo_protect import pipeline
-        from geo_protect.risk import why as explain
+        from geo_protect.assess.scores import why as explain
+        from geo_protect.citydata import find_space
         from geo_protect.store import open_store
 
         db = open_store(settings)
         c = get_city(city, settings.data_dir)
         _require(db, c)
         assessment, _ = pipeline.assess(db, c)
-        uid = _space_uid(db, c, space)
+        uid = find_space(db.read_layer(c.slug, "public_space"), space, city=c)
         text = explain(assessment, uid, threat.upper()).text()
         console.print(text, markup=False, highlight=False)
 
-    _run(step)
-
-
-def _space_uid(db: Any, c: City, space: str) -> str:
-    from geo_protect._errors import ValidationError
-
-    spaces = db.read_layer(c.slug, "public_space")
-    if space in spaces.index:
-        return space
-    hits = spaces.index[spaces["name"].str.casefold() == space.casefold()]
-    if len(hits) == 0:
-        raise ValidationError(f"{c.name_en}: no public space with uid or name {space!r}")
-    if len(hits) == 1:
-        return str(hits[0])
-    return str(spaces.loc[hits].to_crs(c.crs).area.idxmax())  # the largest of namesakes
+    _run(step, settings)
 
 
 @app.command()
@@ -441,7 +433,7 @@ def compare(out: OutOpt = None, store: StoreOpt = None, database_url: DbOpt = No
         )
         console.print(f"comparison report: {report}")
 
-    _run(step)
+    _run(step, settings)
 
 
 @app.command()
@@ -471,7 +463,7 @@ def maps(
             )
         console.print(f"maps index: {index}")
 
-    _run(step)
+    _run(step, settings)
 
 
 @app.command()
@@ -489,23 +481,18 @@ def export(
     settings = _settings(store, database_url)
 
     def step() -> None:
-        from geo_protect.export import EXPORT_FORMATS, export_city
+        from geo_protect.outputs.exports import EXPORT_FORMATS, export_city, exportable_layers
         from geo_protect.store import open_store
 
         db = open_store(settings)
         for c in _cities(city, all_, settings):
             _require(db, c)
-            wanted = [
-                n
-                for n in ("public_space", "entry_point", "approach", "space_metric", "assessment")
-                if n in db.layers(c.slug)
-            ]
-            layers: dict[str, Any] = {n: db.read_layer(c.slug, n) for n in wanted}
+            layers = exportable_layers(db, c.slug)
             folder = (out or settings.maps_dir) / "exports" / c.slug
             files = export_city(c.slug, layers, folder, formats=fmt or EXPORT_FORMATS)
             console.print(f"{c.name_en}: {len(files)} files in {folder}")
 
-    _run(step)
+    _run(step, settings)
 
 
 @app.command()
@@ -550,7 +537,7 @@ def run(
         console.print(f"[bold]maps:[/] {index}")
         console.print(f"[bold]comparison:[/] {report}")
 
-    _run(step)
+    _run(step, settings)
 
 
 @app.command()
@@ -560,20 +547,18 @@ def reference(
     ] = None,
 ) -> None:
     """Show the reference tables: every threshold with its source and confidence (S/V/I)."""
-    settings = Settings()
+    settings = _settings()
 
     def step() -> None:
-        import tomllib
-
-        from geo_protect.reference import CONFIDENCE, reference_dir, table, version
+        from geo_protect.reference import CONFIDENCE, manifest, reference_dir, table, version
 
         folder = reference_dir(settings.data_dir)
         if name is None:
-            manifest = tomllib.loads((folder / "manifest.toml").read_text(encoding="utf-8"))
+            tables = manifest(settings.data_dir).get("tables", {})
             t = Table(title=f"Reference tables, version {version(settings.data_dir)} ({folder})")
             t.add_column("table")
             t.add_column("what")
-            for key, what in manifest.get("tables", {}).items():
+            for key, what in dict(tables).items() if isinstance(tables, dict) else []:
                 t.add_row(key, str(what))
             console.print(t)
             console.print(", ".join(f"{k} = {v}" for k, v in CONFIDENCE.items()))
@@ -586,7 +571,7 @@ def reference(
             t.add_row(*("" if pd.isna(v) else str(v) for v in row))
         console.print(t)
 
-    _run(step)
+    _run(step, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

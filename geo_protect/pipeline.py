@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
 
-from geo_protect._errors import MissingDataError
 from geo_protect.cities import City
 from geo_protect.citydata import CityData, IngestReport
+from geo_protect.errors import MissingDataError
 from geo_protect.schema import SOURCE_LAYERS
 from geo_protect.store.base import Store
 
 if TYPE_CHECKING:
-    from geo_protect.assessment import CityAssessment
+    from geo_protect.assess.questionnaire import CityAssessment
 
 __all__ = [
     "CityOutcome",
@@ -90,7 +90,7 @@ def ingest(
     progress: Progress = _quiet,
 ) -> CityData:
     """Ingest one city and replace it in the store (atomically)."""
-    from geo_protect.ingest import DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, ingest_city
+    from geo_protect.osm.ingest import DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, ingest_city
 
     data = ingest_city(
         city,
@@ -115,7 +115,7 @@ def analyse(
     MissingDataError
         When the city has no public spaces (nothing to analyse).
     """
-    from geo_protect.analysis import analyse_city
+    from geo_protect.analysis.city import analyse_city
 
     data = data or load_city_data(store, city)
     progress("analysing entries, crowd capacity and approach speeds")
@@ -143,11 +143,11 @@ def assess(
     Returns
     -------
     tuple
-        The :class:`~geo_protect.assessment.CityAssessment` and the scored layer.
+        The :class:`~geo_protect.assess.questionnaire.CityAssessment` and the scored layer.
     """
-    from geo_protect.assessment_files import read_assessment
-    from geo_protect.evidence import prefill
-    from geo_protect.risk import score
+    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.files import read_assessment
+    from geo_protect.assess.scores import score
 
     data = data or load_city_data(store, city)
     if assessment_file is not None:
@@ -212,10 +212,10 @@ def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataF
     MissingDataError
         When the city has no public spaces.
     """
-    from geo_protect.analysis import analyse_city
-    from geo_protect.evidence import prefill
-    from geo_protect.ingest import ingest_city
-    from geo_protect.risk import score
+    from geo_protect.analysis.city import analyse_city
+    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.scores import score
+    from geo_protect.osm.ingest import ingest_city
 
     data = data or ingest_city(city)
     layers = dict(data.layers)
@@ -241,8 +241,8 @@ def write_assessment_files(
     Writes ``out_dir/assessments/<city>.yaml`` and ``out_dir/sites/<city>/*.html``;
     both hold vulnerability information and are meant for the assessors only.
     """
-    from geo_protect.assessment_files import write_assessment
-    from geo_protect.export import site_reports
+    from geo_protect.assess.files import write_assessment
+    from geo_protect.outputs.site_reports import site_reports
 
     draft = write_assessment(assessment, out_dir / "assessments" / f"{city.slug}.yaml")
     reports = site_reports(assessment, scores, out_dir / "sites" / city.slug, city_label=city.label)
@@ -251,7 +251,7 @@ def write_assessment_files(
 
 def compare_cities(store: Store, cities: Iterable[City], out_dir: Path) -> Path:
     """Write the cross-city hotspot comparison; returns its HTML report."""
-    from geo_protect.compare import compare, results_from_store
+    from geo_protect.outputs.comparison import compare, results_from_store
 
     cities = list(cities)
     results = results_from_store(
@@ -270,7 +270,8 @@ def draw_maps(
     progress: Progress = _quiet,
 ) -> Path:
     """One interactive map per city with data, and an index page; returns the index."""
-    from geo_protect.riskmap import summarise, write_city_map, write_index
+    from geo_protect.outputs.maps.city_map import write_city_map
+    from geo_protect.outputs.maps.index_page import summarise, write_index
 
     summaries = []
     for outcome in outcomes.values():

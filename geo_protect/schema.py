@@ -7,12 +7,13 @@ added here is stored, read back and migrated in one place.
 
 Source layers (from OpenStreetMap and city registers) share :data:`PROVENANCE_COLUMNS`:
 OSM type and id, tags as a JSON object, the file they came from and its data date.
-Analysis layers are registered by the modules that compute them.
+Analysis layers (entry points, approaches, space metrics, assessment scores) are declared
+here too, so that a store can read or write any layer without importing the code that
+computes it: the data model depends on nothing but the error classes.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import orjson
 import pandas as pd
 import shapely
 
-from geo_protect._errors import ValidationError
+from geo_protect.errors import ValidationError
 
 __all__ = [
     "LAYERS",
@@ -134,30 +135,138 @@ SOURCE_LAYERS: tuple[str, ...] = (
 )
 
 
-#: Modules that register the analysis layers (issue 3 and 4) when imported.
-ANALYSIS_MODULES = (
-    "geo_protect.entries",
-    "geo_protect.approach",
-    "geo_protect.analysis",
-    "geo_protect.risk",
+# -- analysis layers (computed by geo_protect.analysis and geo_protect.assess) --
+
+ENTRY_POINT = register_layer(
+    LayerSpec(
+        "entry_point",
+        "Point",
+        {
+            "space_uid": "string",
+            "kind": "string",
+            "networks": "string",
+            "bearing_deg": "float64",
+            "width_m": "float64",
+            "width_source": "string",
+            "entry_class": "string",
+            "street_uid": "string",
+            "edge": "Int64",
+            "at_m": "float64",
+            "towards": "string",
+            "impact_angle_deg": "float64",
+            "worst_speed_kmh": "float64",
+            "worst_vehicle": "string",
+            "required_rating": "string",
+        },
+        description="Entry points of public spaces with their network, width and vehicle class.",
+        analysis=True,
+    )
+)
+
+APPROACH = register_layer(
+    LayerSpec(
+        "approach",
+        "LineString",
+        {
+            "entry_uid": "string",
+            "space_uid": "string",
+            "vehicle": "string",
+            "speed_kmh": "float64",
+            "start_speed_kmh": "float64",
+            "run_up_m": "float64",
+            "impact_angle_deg": "float64",
+            "energy_kj": "float64",
+            "test_speed_kmh": "float64",
+            "required_rating": "string",
+            "method": "string",
+        },
+        description=(
+            "Worst-case hostile-vehicle approach per entry point and vehicle class "
+            "(flat-ground VDA, brief §2.2); the path is drawn from its start to the entry."
+        ),
+        analysis=True,
+    )
+)
+
+SPACE_METRIC = register_layer(
+    LayerSpec(
+        "space_metric",
+        "Point",
+        {
+            "name": "string",
+            "kind": "string",
+            "area_m2": "float64",
+            "usable_area_m2": "float64",
+            "design_density": "float64",
+            "capacity_density": "float64",
+            "capacity_egress": "float64",
+            "capacity_persons": "float64",
+            "limited_by": "string",
+            "los": "string",
+            "capacity_ordinary": "float64",
+            "capacity_peak": "float64",
+            "capacity_event": "float64",
+            "n_entries": "Int64",
+            "n_pedestrian_only": "Int64",
+            "n_vehicle_permeable": "Int64",
+            "n_blocked": "Int64",
+            "worst_speed_kmh": "float64",
+            "worst_vehicle": "string",
+            "worst_entry_uid": "string",
+            "n_entries_over_30": "Int64",
+            "n_entries_over_48": "Int64",
+            "required_rating": "string",
+            "reference_version": "string",
+            "note": "string",
+        },
+        description="Per public space: capacity, level of service, entries and vehicle exposure.",
+        analysis=True,
+    )
+)
+
+#: The ``assessment`` layer: one Point per (space, threat), uid ``"{space_uid}|{threat}"``.
+ASSESSMENT_LAYER = register_layer(
+    LayerSpec(
+        "assessment",
+        "Point",
+        {
+            "space_uid": "string",
+            "name": "string",
+            "threat": "string",
+            "attractiveness": "Int64",
+            "vulnerability": "Int64",
+            "likelihood": "Int64",
+            "consequence": "Int64",
+            "risk_raw": "Int64",
+            "risk_100": "float64",
+            "band": "string",
+            "why": "string",
+            "status": "string",
+            "assessors": "string",
+            "assessed_on": "string",
+            "evidence": "json",
+            "overrides": "json",
+            "n_overrides": "Int64",
+            "questionnaire_version": "string",
+            "reference_version": "string",
+        },
+        description=(
+            "Risk per (space, threat): 1-5 ratings, R_100 = 100(L*C-1)/24, band; evidence and "
+            "overrides as JSON; NA scores are 'not assessed'."
+        ),
+        analysis=True,
+    )
 )
 
 
 def all_layers() -> dict[str, LayerSpec]:
-    """Every layer of the data model, the analysis layers included.
-
-    Analysis layers are declared next to the code that computes them; this imports
-    those modules so that a store can read or write any layer without the caller
-    having imported them first.
-    """
-    for module in ANALYSIS_MODULES:
-        importlib.import_module(module)
-    return LAYERS
+    """Every layer of the data model (source and analysis layers), by name."""
+    return dict(LAYERS)
 
 
 def empty_layer(name: str) -> gpd.GeoDataFrame:
     """An empty GeoDataFrame with the columns, dtypes and CRS of layer ``name``."""
-    spec = all_layers()[name]
+    spec = LAYERS[name]
     frame = pd.DataFrame(
         {col: pd.Series(dtype=_pandas_dtype(dt)) for col, dt in spec.columns.items()}
     )
@@ -179,7 +288,7 @@ def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ValidationError
         Naming the layer and the first problem found.
     """
-    spec = all_layers()[name]
+    spec = LAYERS[name]
     if gdf.crs is None or not gdf.crs.equals(WGS84):
         raise ValidationError(f"layer {name!r}: CRS must be {WGS84}, got {gdf.crs}")
     if gdf.index.has_duplicates:

@@ -19,8 +19,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from geo_protect.assessment import CityAssessment
-from geo_protect.evidence import prefill
+from geo_protect.assess.evidence import prefill
+from geo_protect.assess.questionnaire import CityAssessment
 
 CRS = "EPSG:32635"
 X0, Y0 = 409_000.0, 5_054_000.0

@@ -33,10 +33,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy import URL, make_url
 
-from geo_protect.analysis import analyse_city
+from geo_protect.analysis.city import analyse_city
 from geo_protect.cities import City, Source, get_city
 from geo_protect.citydata import CityData
-from geo_protect.ingest import ingest_city
+from geo_protect.osm.ingest import ingest_city
 
 pytest_plugins = ["pytester"]
 
@@ -153,7 +153,7 @@ def postgis_url(pg_admin_url: URL) -> Iterator[str]:
 @pytest.fixture
 def postgis_store(postgis_url: str) -> Iterator[object]:
     """A PostGIS store on the session database, with every table emptied first."""
-    from geo_protect.migrations import SCHEMA, VERSION_TABLE
+    from geo_protect.store.migrations import SCHEMA, VERSION_TABLE
     from geo_protect.store.postgis import PostGISStore
 
     store = PostGISStore(postgis_url, reference_version="test")

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from geo_protect import get_city
-from geo_protect._errors import MissingDataError
-from geo_protect.analysis import analyse_city, space_metrics, worst_per_entry
+from geo_protect.analysis.city import analyse_city, space_metrics, worst_per_entry
+from geo_protect.analysis.entries import entry_points
+from geo_protect.analysis.network import street_network
 from geo_protect.citydata import CityData
-from geo_protect.entries import entry_points
-from geo_protect.network import street_network
+from geo_protect.errors import MissingDataError
 from geo_protect.reference import version
 from tests.test_entries import CRS, box, layer, line, spaces, streets
 

@@ -17,11 +17,11 @@ import pytest
 import shapely
 
 from geo_protect import AnalysisError
-from geo_protect.approach import approach_speeds, turn_radius
-from geo_protect.network import StreetNetwork, street_network
+from geo_protect.analysis.approach import approach_speeds, turn_radius
+from geo_protect.analysis.network import StreetNetwork, street_network
+from geo_protect.analysis.vehicles import vehicle_classes
 from geo_protect.reference import parameter
 from geo_protect.schema import LAYERS
-from geo_protect.vehicles import vehicle_classes
 
 CRS = "EPSG:32635"
 G, MU = 9.81, 1.0
@@ -331,9 +331,9 @@ SFATULUI = "relation/9620387"
 @pytest.fixture(scope="module")
 def sfatului(brasov_centre):  # type: ignore[no-untyped-def]
     from geo_protect import get_city
-    from geo_protect.analysis import network_and_entries
+    from geo_protect.analysis.city import network_and_entries
     from geo_protect.cities import Source
-    from geo_protect.ingest import ingest_city
+    from geo_protect.osm.ingest import ingest_city
 
     city = get_city("brasov")
     clip = city.model_copy(
@@ -408,7 +408,8 @@ def test_piata_sfatului_paths_are_consistent(sfatului) -> None:  # type: ignore[
 def test_warm_started_exclusion_equals_a_cold_search(sfatului) -> None:  # type: ignore[no-untyped-def]
     # The own-space redo reuses the global labels whose walks avoid the space; it must
     # give exactly what a search from scratch without the square's edges gives.
-    from geo_protect.approach import _prepare, _restricted, _search, _vehicle_on
+    from geo_protect.analysis.approach.geometry import _prepare
+    from geo_protect.analysis.approach.search import _restricted, _search, _vehicle_on
 
     *_, square, net = sfatului
     graph = _prepare(net, road_speed_factor=1.2, default_width_m=3.0)

@@ -10,21 +10,21 @@ import pytest
 import yaml
 
 from geo_protect import ValidationError
-from geo_protect.assessment import (
-    CityAssessment,
-    Questionnaire,
-    load_questionnaire,
-    override,
-    validate,
-)
-from geo_protect.assessment_files import ratings_frame, read_assessment, write_assessment
-from geo_protect.evidence import (
+from geo_protect.assess.evidence import (
     crowd_consequence,
     derive_likelihood,
     existing_measures,
     poi_attractiveness,
     prefill,
     ramming_vulnerability,
+)
+from geo_protect.assess.files import ratings_frame, read_assessment, write_assessment
+from geo_protect.assess.questionnaire import (
+    CityAssessment,
+    Questionnaire,
+    load_questionnaire,
+    override,
+    validate,
 )
 from geo_protect.reference import table
 from tests import assessment_cases as cases

@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo_protect.assessment import CityAssessment
-from geo_protect.assessment_files import write_assessment
+from geo_protect.assess.evidence import prefill
+from geo_protect.assess.files import write_assessment
+from geo_protect.assess.questionnaire import CityAssessment
+from geo_protect.assess.scores import score
 from geo_protect.citydata import IngestReport
-from geo_protect.compare import (
+from geo_protect.outputs.comparison import (
     CityResults,
     Comparison,
     city_results,
@@ -20,8 +22,6 @@ from geo_protect.compare import (
     results_from_files,
     results_from_store,
 )
-from geo_protect.evidence import prefill
-from geo_protect.risk import score
 from geo_protect.store.geopackage import GeoPackageStore
 from tests import assessment_cases as cases
 

@@ -10,16 +10,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_protect._errors import ConfigError, ValidationError
-from geo_protect.crowd import (
-    alert_band,
-    capacity,
-    exit_flow_alert,
-    level_of_service,
-    live_density,
-    rate_alert,
-    usable_area,
-)
+from geo_protect.analysis.crowd import capacity, level_of_service, usable_area
+from geo_protect.errors import ConfigError, ValidationError
+from geo_protect.live.density import alert_band, exit_flow_alert, live_density, rate_alert
 from tests.test_entries import CRS, box, layer, spaces
 
 # 40 m × 100 m = 4,000 m² with an 800 m² building inside → 3,200 m² usable

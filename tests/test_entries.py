@@ -11,8 +11,8 @@ import pytest
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo_protect.entries import entry_points
-from geo_protect.network import street_network
+from geo_protect.analysis.entries import entry_points
+from geo_protect.analysis.network import street_network
 from geo_protect.schema import WGS84, conform
 
 # -- hand-built layers (metric CRS near the UTM 35N central meridian) ---------------------
@@ -231,7 +231,7 @@ def test_mapped_entrance_on_the_outline_is_an_entry():
 def brasov_clip(brasov_centre):
     from geo_protect import get_city
     from geo_protect.cities import Source
-    from geo_protect.ingest import ingest_city
+    from geo_protect.osm.ingest import ingest_city
 
     city = get_city("brasov")
     clip = city.model_copy(
@@ -241,7 +241,7 @@ def brasov_clip(brasov_centre):
 
 
 def test_piata_sfatului_entries_and_capacity_golden(brasov_clip):
-    from geo_protect.crowd import capacity
+    from geo_protect.analysis.crowd import capacity
 
     city, data = brasov_clip
     net = street_network(data["street"], data["barrier"], crs=city.crs)

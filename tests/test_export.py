@@ -13,9 +13,10 @@ import pytest
 import shapely
 
 from geo_protect import ValidationError
-from geo_protect.assessment import CityAssessment, override
-from geo_protect.export import export_city, site_report, write_csv, write_geojson
-from geo_protect.risk import score
+from geo_protect.assess.questionnaire import CityAssessment, override
+from geo_protect.assess.scores import score
+from geo_protect.outputs.exports import export_city, write_csv, write_geojson
+from geo_protect.outputs.site_reports import site_report
 from tests import assessment_cases as cases
 
 

@@ -11,19 +11,18 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from geo_protect._errors import ConfigError, DataSourceError
 from geo_protect.cities import City, Source, get_city, load_cities
 from geo_protect.citydata import CityData
-from geo_protect.ingest import (
+from geo_protect.errors import ConfigError, DataSourceError
+from geo_protect.osm.ingest import (
     DROP_DUPLICATE,
-    DROP_OUTSIDE,
     DROP_UNCLASSIFIED,
     MISSING_CLASSES,
     ingest_city,
     missing_notes,
-    study_area,
 )
-from geo_protect.readers.osm import DROP_WAY_NODES
+from geo_protect.osm.readers.osm import DROP_WAY_NODES
+from geo_protect.osm.study_area import DROP_OUTSIDE, study_area
 from geo_protect.schema import SOURCE_LAYERS, WGS84
 from tests.overpass_server import Extract, OverpassServer, serving
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-from geo_protect._errors import AnalysisError
-from geo_protect.network import clear_gaps, street_network
+from geo_protect.analysis.barriers import clear_gaps
+from geo_protect.analysis.network import street_network
+from geo_protect.errors import AnalysisError
 from tests.builders import barriers, streets
 
 CRS = "EPSG:32635"

@@ -13,12 +13,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from geo_protect.analysis import analyse_city
-from geo_protect.assessment_files import write_assessment
+from geo_protect.analysis.city import analyse_city
+from geo_protect.assess.evidence import prefill
+from geo_protect.assess.files import write_assessment
 from geo_protect.cities import City, get_city
 from geo_protect.citydata import CityData
-from geo_protect.evidence import prefill
-from geo_protect.ingest import ingest_city
+from geo_protect.osm.ingest import ingest_city
 from geo_protect.settings import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"

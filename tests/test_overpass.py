@@ -11,9 +11,9 @@ import osmnx
 import pytest
 import shapely
 
-from geo_protect._errors import DataSourceError
 from geo_protect.cities import City, get_city
-from geo_protect.overpass import fetch_elements, taxonomy_tags
+from geo_protect.errors import DataSourceError
+from geo_protect.osm.overpass import fetch_elements, taxonomy_tags
 from tests.overpass_server import Extract, OverpassServer, serving
 
 CLIP = Path(__file__).resolve().parent.parent / "data/osm/brasov/brasov_centre.osm.bz2"

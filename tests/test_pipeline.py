@@ -9,9 +9,9 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 from geo_protect import pipeline
-from geo_protect._errors import MissingDataError
 from geo_protect.cities import City, get_city
 from geo_protect.citydata import CityData
+from geo_protect.errors import MissingDataError
 from geo_protect.store.base import Store
 from geo_protect.store.geopackage import GeoPackageStore
 

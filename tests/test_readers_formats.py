@@ -10,14 +10,14 @@ import osmnx
 import pytest
 import shapely
 
-from geo_protect._errors import DataSourceError
 from geo_protect.cities import City, Source, get_city
-from geo_protect.elements import ELEMENT_COLUMNS
-from geo_protect.readers import read_source
-from geo_protect.readers.geojson import read_geojson
-from geo_protect.readers.graphml import read_graphml
-from geo_protect.readers.osm import read_osm
-from geo_protect.readers.overpass_json import read_overpass_json
+from geo_protect.errors import DataSourceError
+from geo_protect.osm.elements import ELEMENT_COLUMNS
+from geo_protect.osm.readers import read_source
+from geo_protect.osm.readers.geojson import read_geojson
+from geo_protect.osm.readers.graphml import read_graphml
+from geo_protect.osm.readers.osm import read_osm
+from geo_protect.osm.readers.overpass_json import read_overpass_json
 
 
 @pytest.fixture(scope="module")

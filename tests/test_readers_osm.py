@@ -17,11 +17,11 @@ import osmium
 import pytest
 import shapely
 
-from geo_protect._errors import DataSourceError
 from geo_protect.cities import Source
-from geo_protect.elements import ELEMENT_COLUMNS
-from geo_protect.readers import read_source
-from geo_protect.readers.osm import DROP_WAY_NODES, _tags, read_osm
+from geo_protect.errors import DataSourceError
+from geo_protect.osm.elements import ELEMENT_COLUMNS
+from geo_protect.osm.readers import read_source
+from geo_protect.osm.readers.osm import DROP_WAY_NODES, _tags, read_osm
 from geo_protect.schema import WGS84
 
 BRASOV = Path(__file__).resolve().parent.parent / "data" / "osm" / "brasov"

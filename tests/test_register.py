@@ -12,9 +12,9 @@ import osmium
 import pytest
 import shapely
 
-from geo_protect._errors import DataSourceError, ValidationError
 from geo_protect.cities import City, get_city
-from geo_protect.register import read_spaces
+from geo_protect.errors import DataSourceError, ValidationError
+from geo_protect.osm.register import read_spaces
 from geo_protect.schema import LAYERS, tags_of
 
 CLIP = Path(__file__).resolve().parent.parent / "data/osm/brasov/brasov_centre.osm.bz2"
@@ -114,7 +114,7 @@ def test_invalid_geometry_is_made_valid_and_said(
         [(25.589, 45.644), (25.590, 45.645), (25.590, 45.644), (25.589, 45.645)]
     )
     path = _write(tmp_path, [_feature(bowtie, id="bow", name="Bow tie")])
-    with caplog.at_level(logging.WARNING, logger="geo_protect.register"):
+    with caplog.at_level(logging.WARNING, logger="geo_protect.osm.register"):
         layer = read_spaces(path, city=brasov)
     assert layer.attrs["repaired"] == ["feature id='bow'"]
     assert "Self-intersection" in caplog.text and "feature id='bow'" in caplog.text

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_protect._errors import ConfigError, UnknownCityError, ValidationError
 from geo_protect.cities import get_city, load_cities
+from geo_protect.errors import ConfigError, UnknownCityError, ValidationError
 from geo_protect.reference import CONFIDENCE, parameter, table, version
 from geo_protect.schema import LAYERS, SOURCE_LAYERS, conform, empty_layer
 
@@ -160,7 +160,7 @@ def test_numeric_columns_keep_missing_values() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["geo_protect.cities", "geo_protect.reference", "geo_protect.network"]
+    "module", ["geo_protect.cities", "geo_protect.reference", "geo_protect.analysis.network"]
 )
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -11,20 +11,19 @@ import pytest
 import shapely
 
 from geo_protect import ConfigError, ValidationError
-from geo_protect.assessment import CityAssessment, override
-from geo_protect.cities import City
-from geo_protect.citydata import CityData
-from geo_protect.evidence import prefill
-from geo_protect.reference import table
-from geo_protect.risk import (
-    crowd_factor,
-    live_risk,
+from geo_protect.assess.evidence import prefill
+from geo_protect.assess.questionnaire import CityAssessment, override
+from geo_protect.assess.scores import (
     risk_100,
     risk_band,
     score,
     site_summary,
     why,
 )
+from geo_protect.cities import City
+from geo_protect.citydata import CityData
+from geo_protect.live.risk import crowd_factor, live_risk
+from geo_protect.reference import table
 from geo_protect.schema import LAYERS
 from tests import assessment_cases as cases
 

@@ -21,19 +21,18 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_protect import _mapstyle as style
-from geo_protect._mapbase import encode
-from geo_protect._maplayers import arrowheads
 from geo_protect.cities import Source, get_city
-from geo_protect.pipeline import evaluate
-from geo_protect.riskmap import (
+from geo_protect.outputs.maps import style
+from geo_protect.outputs.maps.city_map import (
     exposure_band,
     risk_map,
     space_risk,
-    summarise,
     write_city_map,
-    write_index,
 )
+from geo_protect.outputs.maps.compact import encode
+from geo_protect.outputs.maps.index_page import summarise, write_index
+from geo_protect.outputs.maps.layers import arrowheads
+from geo_protect.pipeline import evaluate
 from geo_protect.schema import conform
 from geo_protect.settings import REPO_ROOT
 
@@ -87,7 +86,7 @@ def _layer(
 
 
 def osm_layers(path: Path = CLIP, tmp: Path | None = None) -> dict[str, gpd.GeoDataFrame]:
-    """The source layers of an OSM file via GDAL (development stand-in for geo_protect.ingest)."""
+    """The source layers of an OSM file via GDAL (a stand-in for geo_protect.osm.ingest)."""
     if path.suffix == ".bz2":
         target = (tmp or Path("/tmp")) / f"riskmap_{path.stem}"
         if not target.exists():

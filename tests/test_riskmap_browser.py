@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_riskmap import CITY, brasov_layers
 
-from geo_protect.riskmap import write_city_map
+from geo_protect.outputs.maps.city_map import write_city_map
 
 playwright = pytest.importorskip("playwright.sync_api")
 Session = tuple[Any, list[str], list[str]]  # page, console errors, external requests

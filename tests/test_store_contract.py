@@ -19,8 +19,8 @@ import pyogrio
 import pytest
 import shapely
 
-from geo_protect._errors import StoreError, UnknownCityError, ValidationError
 from geo_protect.citydata import IngestReport
+from geo_protect.errors import StoreError, UnknownCityError, ValidationError
 from geo_protect.schema import (
     LAYERS,
     PROVENANCE_COLUMNS,

@@ -17,13 +17,13 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import URL
 
-from geo_protect import migrations, reference
-from geo_protect._errors import StoreError, StoreUnavailableError
+from geo_protect import reference
 from geo_protect.citydata import IngestReport
-from geo_protect.migrations import SCHEMA, create_layer_table, drop_layer_table
+from geo_protect.errors import StoreError, StoreUnavailableError
 from geo_protect.schema import LAYERS, SOURCE_LAYERS, WGS84, LayerSpec, conform
 from geo_protect.settings import Settings
-from geo_protect.store import GeoPackageStore, PostGISStore, open_store
+from geo_protect.store import GeoPackageStore, PostGISStore, migrations, open_store
+from geo_protect.store.migrations import SCHEMA, create_layer_table, drop_layer_table
 from tests.conftest import create_database, drop_database
 from tests.test_store_contract import REPORT, assert_same_layer, source_layers
 

@@ -19,24 +19,22 @@ import pytest
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo_protect._errors import ConfigError
 from geo_protect.cities import Source
 from geo_protect.citydata import IngestReport
-from geo_protect.derived_spaces import DROP_MERGED_SURFACE
-from geo_protect.elements import elements_frame
-from geo_protect.readers.osm import read_osm
-from geo_protect.reference import table
-from geo_protect.schema import SOURCE_LAYERS, WGS84, conform
-from geo_protect.taxonomy import (
+from geo_protect.errors import ConfigError
+from geo_protect.osm.derived_spaces import DROP_MERGED_SURFACE
+from geo_protect.osm.elements import elements_frame
+from geo_protect.osm.readers.osm import read_osm
+from geo_protect.osm.tags import parse_length, parse_maxspeed, parse_number
+from geo_protect.osm.taxonomy import (
     DROP_INVALID_AREA,
     DROP_SHORT_STREET,
     classify,
     layers_of,
     osm_keys,
-    parse_length,
-    parse_maxspeed,
-    parse_number,
 )
+from geo_protect.reference import table
+from geo_protect.schema import SOURCE_LAYERS, WGS84, conform
 
 CLIP = Path(__file__).resolve().parent.parent / "data/osm/brasov/brasov_centre.osm.bz2"
 UTM = "EPSG:32635"

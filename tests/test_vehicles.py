@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from geo_protect import AnalysisError
-from geo_protect.vehicles import (
+from geo_protect.analysis.vehicles import (
     attainable_speed,
     kinetic_energy_kj,
     rating_speeds,

@@ -3,12 +3,12 @@
 Both backends implement :class:`~geo_protect.store.base.Store`; :func:`open_store`
 picks one from the settings. Layers are described once, in :mod:`geo_protect.schema`:
 the GeoPackage store needs nothing more for a new layer, the PostGIS store one Alembic
-migration that creates its table (:func:`geo_protect.migrations.create_layer_table`).
+migration that creates its table (:func:`geo_protect.store.migrations.create_layer_table`).
 """
 
 from __future__ import annotations
 
-from geo_protect._errors import ConfigError
+from geo_protect.errors import ConfigError
 from geo_protect.reference import version
 from geo_protect.settings import Settings
 from geo_protect.store._common import CityInfo

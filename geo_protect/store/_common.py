@@ -12,8 +12,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geo_protect._errors import StoreError
 from geo_protect.citydata import IngestReport
+from geo_protect.errors import StoreError
 from geo_protect.schema import LAYERS, WGS84, LayerSpec, all_layers
 
 __all__ = [

@@ -27,8 +27,8 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
-from geo_protect._errors import StoreError, UnknownCityError
 from geo_protect.citydata import IngestReport
+from geo_protect.errors import StoreError, UnknownCityError
 from geo_protect.schema import conform, empty_layer
 from geo_protect.store._common import (
     CityInfo,

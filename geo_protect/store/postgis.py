@@ -1,7 +1,7 @@
 """The server store: PostGIS, the system of record.
 
 Schema ``geo_protect`` (created and upgraded by the Alembic migrations in
-:mod:`geo_protect.migrations` when the store opens) holds one table per layer, keyed by
+:mod:`geo_protect.store.migrations` when the store opens) holds one table per layer, keyed by
 ``(city, uid)``, with typed columns (``tags`` is JSONB) and a ``geom`` column in
 EPSG:4326 with a GiST index, plus the ``city`` table (slug, ingest time, reference
 version, ingest report, stored layers). Writes delete the city's rows and COPY the new
@@ -28,11 +28,10 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from geo_protect import migrations
-from geo_protect._errors import StoreError, StoreUnavailableError, UnknownCityError
 from geo_protect.citydata import IngestReport
-from geo_protect.migrations import GEOMETRY_COLUMN, SCHEMA, SRID
+from geo_protect.errors import StoreError, StoreUnavailableError, UnknownCityError
 from geo_protect.schema import LayerSpec, canonical_json, conform, empty_layer
+from geo_protect.store import migrations
 from geo_protect.store._common import (
     CityInfo,
     check_slug,
@@ -42,6 +41,7 @@ from geo_protect.store._common import (
     report_to_json,
     spec_of,
 )
+from geo_protect.store.migrations import GEOMETRY_COLUMN, SCHEMA, SRID
 
 __all__ = ["PostGISStore", "masked_url"]
 

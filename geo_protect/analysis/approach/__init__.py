@@ -1,0 +1,299 @@
+"""Hostile-vehicle approach analysis: the highest impact speed each vehicle class can reach.
+
+A Vehicle Dynamics Assessment (domain brief §2.2) on the whole hostile-vehicle network,
+for every vehicle-permeable entry point of every public space at once.
+
+Model (flat ground: no elevation data is used, gradients are taken as zero)
+--------------------------------------------------------------------------------
+* Along an edge the vehicle accelerates at its design acceleration ``a``:
+  ``v² = v0² + 2·a·s``, capped by its top speed.
+* At a bend (an intermediate vertex of an edge, or the turn from one directed edge to
+  the next at a junction) the speed is capped by the skid limit ``v² ≤ μ·g·R``. The
+  radius ``R`` comes from the deflection ``Δ`` and the available width ``w`` (the
+  edge's ``width_m``; the mean of both edges at a junction), see :func:`turn_radius`.
+  Edge geometry is first simplified to within ``w/2`` (Douglas-Peucker) so that a
+  corner digitised as several close vertices counts as one corner.
+* A U-turn (back along the same edge) is allowed, on a circle of diameter ``w``.
+* A bend or turn tighter than the class's turning radius cannot be driven in one sweep:
+  the vehicle stops and manoeuvres, so it leaves the bend at rest.
+* The vehicle may start anywhere at rest; on ``through_road`` edges it may start at the
+  road's speed × ``road_speed_factor`` (brief §2.2 step 4).
+* Edges closed by a barrier (``blocked_by``) are never driven through; an entry on one
+  is reached along it from its outer end (the entry-point contract puts the barrier
+  beyond a vehicle-permeable entry).
+* The speed at an entry is the speed crossing the outline: a bend exactly there does
+  not slow it (the vehicle need not turn to hit a barrier on the line).
+
+Why the search finds the maximum over all approach paths
+--------------------------------------------------------
+Work with ``E = v²``. Driving a segment of length ``s`` maps ``E ↦ min(T, E + 2·a·s)``
+and a bend maps ``E ↦ min(C, E)`` (``T`` the top speed², ``C = μ·g·R``). Such maps
+compose into the same form, so a whole directed edge is ``E_out = min(K, E_in + 2·a·L)``
+(``L`` its length, ``K`` the tightest of its bends and of the top speed, each relaxed by
+the run-up left after it), and a turn is ``min(C_turn, ·)``. All these maps are
+monotone non-decreasing. The best entry speed of directed edge ``d`` over *every* walk
+(of any length, U-turns and loops included) is therefore the least solution of
+
+    E_in(d) = max(E0(d), max over turns p→d of min(C_turn(p, d), E_out(p)))
+
+above the start values ``E0`` (Kleene fixed point of a monotone operator). Value
+iteration from ``E0`` (Bellman-Ford style, label-correcting, vectorised over all turns
+out of the edges that changed in the last round) converges to exactly that solution:
+after round ``k`` every walk of ``k`` turns is accounted for, no label ever exceeds the
+true maximum (each is the speed of an actual walk) and labels are bounded by ``T``, so
+the iteration stops after finitely many strict improvements. This differs from a
+shortest-path search on purpose: a *longer* path with gentler turns can be faster, and
+a label-setting (Dijkstra) order does not apply since speed grows along a path.
+
+Predecessor pointers give the worst-case walk. Because every map above is "min of caps
+and ``E + 2·a·distance``", the speed it reaches at the entry is also reached starting
+from rest ``v²/(2a)`` metres before the entry along the same walk (or from road speed
+on a through-road, later still): the path is traced back only that far, and its length
+is the run-up ``run_up_m``.
+
+One search per vehicle class serves every target. A target whose worst-case walk runs
+through its own space (it would have entered the space by another entry first) is
+redone with that space's edges removed; that restricted search is warm-started from the
+global labels whose walks avoid the space (they are already optimal), so only the
+labels that depended on the space are recomputed.
+
+The class-independent geometry (turn radii, edge simplification, bends and turns of the
+directed-edge graph, drawing the traced paths) is in :mod:`geo_protect.analysis.approach.geometry`.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from geo_protect.analysis.approach.geometry import (
+    _EPS_M,
+    _KMH,
+    FloatArray,
+    IntArray,
+    _entry_points,
+    _prepare,
+    _space_edges,
+    turn_radius,
+)
+from geo_protect.analysis.approach.search import _solve, _vehicle_on
+from geo_protect.analysis.network import StreetNetwork
+from geo_protect.analysis.vehicles import (
+    VEHICLE_COLUMNS,
+    kinetic_energy_kj,
+    required_rating,
+    required_test_speed,
+    vehicle_classes,
+)
+from geo_protect.errors import AnalysisError
+from geo_protect.reference import parameter
+from geo_protect.reference import version as reference_version
+from geo_protect.schema import APPROACH, WGS84, conform, empty_layer
+
+__all__ = ["APPROACH", "TARGET_COLUMNS", "approach_speeds", "turn_radius"]
+
+
+#: Columns of the ``targets`` frame of :func:`approach_speeds`.
+TARGET_COLUMNS = ("space_uid", "edge", "at_m", "towards", "impact_angle_deg")
+
+
+def approach_speeds(
+    network: StreetNetwork,
+    targets: pd.DataFrame,
+    *,
+    spaces: gpd.GeoDataFrame | None = None,
+    vehicles: pd.DataFrame | None = None,
+    friction: float | None = None,
+    gravity: float | None = None,
+    road_speed_factor: float | None = None,
+    safety_factor: float | None = None,
+    default_width_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Worst-case hostile-vehicle approach of every target, per vehicle class.
+
+    See the module docstring for the model and why the search is exact over all
+    approach paths. Ground is taken as flat (no elevation data): the ``method`` column
+    says so on every row.
+
+    Parameters
+    ----------
+    network
+        The street network. Vehicles drive :attr:`StreetNetwork.vehicle_edges`; an edge
+        of a vehicle-passable class closed by a barrier is not driven through, but a
+        target on it is reached along it from its outer end (by the entry-point contract
+        the barrier lies beyond a vehicle-permeable entry, else the entry is blocked).
+    targets
+        One row per vehicle-permeable entry point, index = entry uid, columns
+        ``space_uid``, ``edge`` (id in ``network.edges``), ``at_m`` (distance along that
+        edge from its ``u`` end where the space boundary is crossed), ``towards``
+        (``"u"`` or ``"v"``, the end the vehicle drives towards when entering) and
+        ``impact_angle_deg`` (copied through).
+    spaces
+        Public spaces (index = space uid, any CRS); when given, an approach to an entry
+        never runs through that entry's own space.
+    vehicles
+        Vehicle-class table indexed by code with ``rating_class``, ``test_mass_kg``,
+        ``acceleration_ms2``, ``top_speed_kmh``, ``turning_radius_m`` (default:
+        :func:`~geo_protect.analysis.vehicles.vehicle_classes`).
+    friction, gravity, road_speed_factor, safety_factor
+        Override ``hvm_friction`` (μ), ``gravity_ms2``, ``hvm_road_speed_factor`` and
+        ``hvm_safety_factor`` of ``data/reference/parameters.csv``.
+    default_width_m
+        Width of edges without one (default ``lane_width_m``).
+
+    Returns
+    -------
+    GeoDataFrame
+        The ``approach`` layer (WGS84), uid ``"{entry_uid}|{vehicle}"``, one row per
+        target and vehicle class. A target on an edge of a class no vehicle drives
+        (steps...) gets speed 0, no rating and a zero-length line at the entry.
+
+    Raises
+    ------
+    AnalysisError
+        If ``targets`` lacks a column, names an edge the network does not have, has an
+        ``at_m`` outside its edge or a ``towards`` other than u/v, or if the vehicle
+        table is incomplete.
+    """
+    mu = parameter("hvm_friction") if friction is None else friction
+    g = parameter("gravity_ms2") if gravity is None else gravity
+    factor = parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor
+    sf = parameter("hvm_safety_factor") if safety_factor is None else safety_factor
+    width0 = parameter("lane_width_m") if default_width_m is None else default_width_m
+    fleet = vehicle_classes() if vehicles is None else vehicles
+    _check_vehicles(fleet)
+    edge_of, pos_of = _check_targets(network, targets)
+    if targets.empty:
+        return empty_layer("approach")
+
+    graph = _prepare(network, road_speed_factor=factor, default_width_m=width0)
+    # each target on the directed edge it is driven along, and its distance from that edge's tail
+    loc = graph.edge_index.get_indexer(edge_of)
+    drivable = loc >= 0
+    towards_v = targets["towards"].to_numpy(dtype=object) == "v"
+    tgt_dedge = np.where(drivable, 2 * loc + (~towards_v), -1).astype(np.int64)
+    lengths_all = network.edges.loc[edge_of, "length_m"].to_numpy(dtype=float)
+    tgt_x = np.where(towards_v, pos_of, lengths_all - pos_of)
+    space_edges = _space_edges(graph, spaces, targets, network.crs)
+
+    method = (
+        f"VDA flat ground (no gradients); mu={mu:g}, g={g:g}, road start x{factor:g}, "
+        f"SF={sf:g}; reference {reference_version()}"
+    )
+    frames = []
+    for code, row in fleet.iterrows():
+        klass = _vehicle_on(graph, row, friction=mu, gravity=g)
+        speed_e, start_e, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
+        speed = np.sqrt(speed_e) * _KMH
+        frames.append(
+            _rows(
+                targets,
+                str(code),
+                row,
+                speed,
+                np.sqrt(start_e) * _KMH,
+                run_up,
+                lines,
+                fleet,
+                safety_factor=sf,
+                method=method,
+            )
+        )
+    out = pd.concat(frames)
+    lines = out.pop("_line").to_numpy(copy=True)
+    missing = pd.isna(lines)
+    if missing.any():  # entries off the vehicle network: a zero-length line at the entry
+        pts = np.tile(_entry_points(network, edge_of, pos_of), len(fleet))[missing]
+        xy = np.repeat(shapely.get_coordinates(pts), 2, axis=0)
+        lines[missing] = shapely.linestrings(xy, indices=np.repeat(np.arange(len(pts)), 2))
+    geometry = gpd.GeoSeries(lines, index=out.index, crs=network.crs)
+    layer = gpd.GeoDataFrame(out, geometry=geometry.to_crs(WGS84))
+    layer.index.name = "uid"
+    return conform("approach", layer)
+
+
+def _check_vehicles(fleet: pd.DataFrame) -> None:
+    missing = [c for c in VEHICLE_COLUMNS if c not in fleet.columns]
+    if missing:
+        raise AnalysisError(f"approach_speeds: vehicle table lacks column(s) {', '.join(missing)}")
+    if fleet.empty:
+        raise AnalysisError("approach_speeds: the vehicle table is empty")
+    bad = fleet.index[~(fleet["acceleration_ms2"].to_numpy(dtype=float) > 0)]
+    if len(bad):
+        raise AnalysisError(
+            f"approach_speeds: vehicle class(es) {list(bad)} need an acceleration > 0"
+        )
+
+
+def _check_targets(network: StreetNetwork, targets: pd.DataFrame) -> tuple[IntArray, FloatArray]:
+    missing = [c for c in TARGET_COLUMNS if c not in targets.columns]
+    if missing:
+        raise AnalysisError(f"approach_speeds: targets lack column(s) {', '.join(missing)}")
+    if targets.index.has_duplicates:
+        raise AnalysisError(
+            f"approach_speeds: target uid {targets.index[targets.index.duplicated()][0]!r} repeats"
+        )
+    edge = targets["edge"]
+    unknown = ~edge.isin(network.edges.index) | edge.isna()
+    if unknown.any():
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[unknown.to_numpy()][0]!r} names edge "
+            f"{edge[unknown].iloc[0]}, which is not in the network"
+        )
+    towards = targets["towards"].astype("string")
+    bad = ~towards.isin(["u", "v"]).fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[bad][0]!r} has "
+            f"towards={towards[bad].iloc[0]!r} (u or v)"
+        )
+    edge_of = edge.to_numpy(dtype=np.int64)
+    at = targets["at_m"].to_numpy(dtype=float, na_value=np.nan)
+    length = network.edges.loc[edge_of, "length_m"].to_numpy(dtype=float)
+    outside = ~((at >= -_EPS_M) & (at <= length + _EPS_M))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise AnalysisError(
+            f"approach_speeds: target {targets.index[i]!r} has at_m={at[i]} outside its edge "
+            f"(0 to {length[i]:.2f} m)"
+        )
+    return edge_of, np.clip(at, 0.0, length)
+
+
+def _rows(
+    targets: pd.DataFrame,
+    code: str,
+    row: pd.Series,
+    speed_kmh: FloatArray,
+    start_kmh: FloatArray,
+    run_up: FloatArray,
+    lines: npt.NDArray[np.object_],
+    fleet: pd.DataFrame,
+    *,
+    safety_factor: float,
+    method: str,
+) -> pd.DataFrame:
+    entry = targets.index.astype(str).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "entry_uid": entry,
+            "space_uid": targets["space_uid"].to_numpy(dtype=object),
+            "vehicle": code,
+            "speed_kmh": speed_kmh,
+            "start_speed_kmh": start_kmh,
+            "run_up_m": run_up,
+            "impact_angle_deg": targets["impact_angle_deg"].to_numpy(dtype=float, na_value=np.nan),
+            "energy_kj": kinetic_energy_kj(float(row["test_mass_kg"]), speed_kmh),
+            "test_speed_kmh": required_test_speed(speed_kmh, safety_factor=safety_factor),
+            "required_rating": required_rating(
+                speed_kmh, code, vehicles=fleet, safety_factor=safety_factor
+            ),
+            "method": method,
+            "_line": lines,
+        },
+        index=pd.Index([f"{e}|{code}" for e in entry], name="uid"),
+    )
+    return frame

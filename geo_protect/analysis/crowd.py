@@ -1,0 +1,257 @@
+"""Static crowd capacity, design density and level of service of public spaces (brief §3).
+
+Static capacity follows the UK rule (brief §3.3)::
+
+    usable_area = area(space) − area(buildings and mapped obstacles inside it)
+    C_density   = usable_area × design density (space kind, time profile)
+    C_egress    = Σ widths of all exits but the largest × flow rate × evacuation time
+    capacity    = min(C_density, C_egress)
+
+Every density, flow rate, time and band comes from ``data/reference`` (``design_density``,
+``egress_flow``, ``los_walkway``, ``los_queue``, ``crowd_alert_bands``, ``parameters``).
+The live counterparts (densities from sensor counts, alert bands) are in
+:mod:`geo_protect.live.density`.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect.errors import AnalysisError, ConfigError
+from geo_protect.reference import parameter, table
+
+__all__ = [
+    "PROFILES",
+    "capacity",
+    "design_density",
+    "level_of_service",
+    "usable_area",
+]
+
+#: Time profiles of ``design_density.csv``: ordinary day, market/peak hour, event.
+PROFILES = ("ordinary", "peak", "event")
+
+
+def _metric(frame: gpd.GeoDataFrame, crs: str | None, what: str) -> gpd.GeoDataFrame:
+    if crs is not None:
+        return frame.to_crs(crs)
+    if frame.crs is None or not frame.crs.is_projected:
+        raise AnalysisError(f"{what}: CRS {frame.crs} is not metric; pass crs= (the city's CRS)")
+    return frame
+
+
+def usable_area(
+    spaces: gpd.GeoDataFrame,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    obstacles: gpd.GeoDataFrame | None = None,
+    crs: str | None = None,
+) -> pd.Series:
+    """Area of each space left for people: minus buildings and mapped obstacles (m²).
+
+    Parameters
+    ----------
+    spaces
+        The ``public_space`` layer.
+    buildings, obstacles
+        Footprints inside the spaces (``building`` layer; polygonal barriers, stalls,
+        stages...). Points and lines take no area and are ignored; overlapping
+        footprints are counted once.
+    crs
+        Metric CRS; ``spaces.crs`` when it is already metric.
+
+    Returns
+    -------
+    Series
+        ``usable_area_m2`` indexed like ``spaces``.
+    """
+    polys = _metric(spaces, crs, "usable area")
+    geom = polys.geometry.values
+    area = shapely.area(geom)
+    parts = [
+        f.to_crs(polys.crs).geometry.values
+        for f in (buildings, obstacles)
+        if f is not None and not f.empty
+    ]
+    blocked = np.zeros(len(polys))
+    if parts:
+        foot = np.concatenate(parts)
+        foot = foot[np.isin(shapely.get_type_id(foot), (3, 6))]
+        if len(foot):
+            si, fi = shapely.STRtree(foot).query(geom, predicate="intersects")
+            if len(si):
+                pieces = gpd.GeoDataFrame(
+                    {"space": si}, geometry=shapely.intersection(geom[si], foot[fi]), crs=polys.crs
+                )
+                covered = pieces.dissolve(by="space")
+                blocked[covered.index.to_numpy()] = shapely.area(covered.geometry.values)
+    return pd.Series(np.maximum(area - blocked, 0.0), index=spaces.index, name="usable_area_m2")
+
+
+def design_density(kinds: pd.Series, *, profile: str = "event") -> pd.DataFrame:
+    """Design density (p/m²) and area type of each space kind for a time profile.
+
+    A kind without its own row in ``design_density.csv`` takes the ``*`` row.
+
+    Raises
+    ------
+    ConfigError
+        If ``profile`` is not one of the table's profiles.
+    """
+    ref = table("design_density")
+    rows = ref[ref["profile"] == profile]
+    if rows.empty:
+        known = ", ".join(sorted(ref["profile"].unique()))
+        raise ConfigError(f"design_density.csv: no profile {profile!r} (known: {known})")
+    by_kind = rows.set_index("kind")
+    default = by_kind.loc["*"]
+    k = kinds.astype("string")
+    known_kind = k.isin(by_kind.index).fillna(False).to_numpy(dtype=bool)
+    density = np.where(
+        known_kind,
+        by_kind["density_p_m2"].reindex(k.to_numpy()).to_numpy(dtype=float),
+        float(default["density_p_m2"]),
+    )
+    area_type = np.where(
+        known_kind,
+        by_kind["area_type"].reindex(k.to_numpy()).to_numpy(dtype=object),
+        default["area_type"],
+    )
+    return pd.DataFrame({"design_density": density, "area_type": area_type}, index=kinds.index)
+
+
+def level_of_service(density: pd.Series, area_type: pd.Series | str = "standing") -> pd.Series:
+    """Fruin/HCM level of service (A–F) of densities in p/m².
+
+    Standing areas use the HCM queuing table (``los_queue.csv``), moving ones the walkway
+    table (``los_walkway.csv``); the level is the first row whose minimum space per
+    person (m²) is below the space each person has. NaN densities give NA.
+    """
+    d = density.to_numpy(dtype=float, na_value=np.nan)
+    kind = (
+        np.broadcast_to(np.asarray(area_type, dtype=object), d.shape)
+        if isinstance(area_type, str)
+        else area_type.to_numpy(dtype=object)
+    )
+    out = np.full(len(d), None, dtype=object)
+    with np.errstate(divide="ignore"):
+        space = np.where(d > 0, 1.0 / d, np.inf)
+    for name, which in (("los_queue", "standing"), ("los_walkway", "moving")):
+        ref = table(name).sort_values("space_min_m2", ascending=False)
+        mins = ref["space_min_m2"].to_numpy(dtype=float)
+        # first row (from A) with space > its minimum; F has minimum 0
+        idx = np.argmax(space[:, None] > mins[None, :], axis=1)
+        pick = (kind == which) & ~np.isnan(d)
+        out[pick] = ref["los"].to_numpy(dtype=object)[idx[pick]]
+    return pd.Series(pd.array(out, dtype="string"), index=density.index, name="los")
+
+
+def capacity(
+    spaces: gpd.GeoDataFrame,
+    entries: gpd.GeoDataFrame | None,
+    *,
+    profile: str = "event",
+    buildings: gpd.GeoDataFrame | None = None,
+    obstacles: gpd.GeoDataFrame | None = None,
+    usable_area_m2: pd.Series | None = None,
+    exit_type: str = "level",
+    evacuation_min: float | None = None,
+    min_exit_width_m: float | None = None,
+    crs: str | None = None,
+) -> pd.DataFrame:
+    """Safe crowd capacity of each space: ``min(C_density, C_egress)`` (brief §3.3).
+
+    Parameters
+    ----------
+    spaces
+        The ``public_space`` layer.
+    entries
+        The ``entry_point`` layer. Exits are the entries pedestrians can use (on the
+        walk network, or mapped entrances and gates) at least ``min_exit_width_m``
+        wide; the largest exit of each space is discounted. ``None`` (no street data):
+        capacity by density only.
+    profile
+        Time profile of the design density: ``ordinary``, ``peak`` or ``event``.
+    buildings, obstacles, usable_area_m2
+        Footprints to subtract (see :func:`usable_area`), or the usable areas already
+        computed.
+    exit_type
+        Row of ``egress_flow.csv`` (``level``, ``stepped``, ``level_alcohol``...).
+    evacuation_min
+        Evacuation time target; ``evacuation_time_medium_risk_min`` (8 min) by default.
+    min_exit_width_m
+        Narrowest opening that counts as an exit (Purple Guide 1.05 m by default).
+    crs
+        Metric CRS; ``spaces.crs`` when it is already metric.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``spaces``: ``area_m2, usable_area_m2, design_density, area_type,
+        capacity_density, exit_width_m, n_exits, capacity_egress, capacity_persons,
+        persons_per_m2, limited_by (density|egress), los``. ``capacity_egress`` is NaN
+        for a space without exits (capacity then by density only).
+
+    Examples
+    --------
+    The brief's worked check: 4,000 m² square, 3,200 m² usable, five 4 m level exits:
+    ``min(3,200 × 2, 4 × 4 m × 82 × 8 min) = min(6,400, 10,496) = 6,400``.
+    """
+    polys = _metric(spaces, crs, "capacity")
+    area = pd.Series(shapely.area(polys.geometry.values), index=spaces.index)
+    usable = (
+        usable_area(polys, buildings=buildings, obstacles=obstacles)
+        if usable_area_m2 is None
+        else usable_area_m2.reindex(spaces.index).astype(float)
+    )
+    dd = design_density(spaces["kind"], profile=profile)
+    flows = table("egress_flow").set_index("exit_type")["flow_p_min_m"]
+    if exit_type not in flows.index:
+        raise ConfigError(
+            f"egress_flow.csv: no exit type {exit_type!r} (known: {', '.join(flows.index)})"
+        )
+    flow = float(flows[exit_type])
+    t = parameter("evacuation_time_medium_risk_min") if evacuation_min is None else evacuation_min
+    min_w = parameter("min_exit_width_m") if min_exit_width_m is None else min_exit_width_m
+
+    exit_width = pd.Series(0.0, index=spaces.index)
+    n_exits = pd.Series(0, index=spaces.index)
+    if entries is not None and not entries.empty:
+        usable_exit = (
+            entries["networks"].astype("string").str.contains("walk").fillna(False)
+            | entries["kind"].isin(["entrance", "gate"])
+        ) & (entries["width_m"].astype(float) >= min_w)
+        ex = entries[usable_exit.to_numpy(dtype=bool)]
+        by = ex["width_m"].astype(float).groupby(ex["space_uid"].astype(str))
+        total = by.sum() - by.max()  # discount the largest exit
+        exit_width = total.reindex(spaces.index.astype(str)).fillna(0.0).set_axis(spaces.index)
+        n_exits = (
+            by.size().reindex(spaces.index.astype(str)).fillna(0).astype(int).set_axis(spaces.index)
+        )
+    c_density = usable * dd["design_density"]
+    c_egress = (exit_width * flow * t).where(n_exits > 0)
+    persons = np.fmin(c_density, c_egress)
+    limited = np.where(c_egress < c_density, "egress", "density")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_m2 = persons / usable.where(usable > 0)
+    out = pd.DataFrame(
+        {
+            "area_m2": area,
+            "usable_area_m2": usable,
+            "design_density": dd["design_density"],
+            "area_type": dd["area_type"],
+            "capacity_density": c_density,
+            "exit_width_m": exit_width,
+            "n_exits": n_exits,
+            "capacity_egress": c_egress,
+            "capacity_persons": persons,
+            "persons_per_m2": per_m2,
+            "limited_by": pd.array(limited, dtype="string"),
+        },
+        index=spaces.index,
+    )
+    out["los"] = level_of_service(out["persons_per_m2"], out["area_type"])
+    return out

@@ -1,0 +1,214 @@
+"""Street networks: the walk network and the hostile-vehicle network of a city.
+
+Both are built from the ``street`` layer by *noding*: ways are split wherever they share
+a vertex with another way (or end), which works the same for every source (OSM ways
+share node coordinates exactly; GraphML edges share their end points; OSM-derived
+GeoJSON shares vertices). No node ids are needed, so a sixth city with a new kind of
+file needs no new graph code.
+
+The hostile-vehicle network ignores ``oneway`` and ``access`` on purpose (an attacker
+ignores road rules, domain brief §2.1) and is closed only by physical obstacles: barrier
+kinds that stop vehicles (``data/reference/barrier_types.csv``), and rows of bollards or
+planters whose clear gaps are all at most ``max_bollard_gap_m`` across the carriageway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect.analysis.barriers import apply_barriers, clear_gaps
+from geo_protect.errors import AnalysisError
+from geo_protect.reference import parameter, table
+
+__all__ = ["StreetNetwork", "clear_gaps", "street_network"]
+
+#: Coordinates closer than this (metres) are one vertex when noding.
+_SNAP_M = 0.01
+
+
+@dataclass(frozen=True)
+class StreetNetwork:
+    """A noded street network in a metric CRS.
+
+    Attributes
+    ----------
+    nodes
+        Junctions and way ends: index ``node`` (int), ``degree``, Point geometry.
+    edges
+        Undirected pieces of ways between nodes: index ``edge`` (int), columns ``u``,
+        ``v``, ``street_uid``, ``highway``, ``name``, ``length_m``, ``width_m``,
+        ``width_source``, ``walk``, ``hostile_vehicle``, ``blocked_by``,
+        ``clear_gap_m``, ``speed_kmh``, ``through_road``; LineString geometry drawn
+        from ``u`` to ``v``.
+    crs
+        The metric CRS of both frames.
+    """
+
+    nodes: gpd.GeoDataFrame
+    edges: gpd.GeoDataFrame
+    crs: str
+
+    @property
+    def vehicle_edges(self) -> gpd.GeoDataFrame:
+        """Edges a hostile vehicle can drive: vehicle-passable class and not blocked."""
+        e = self.edges
+        return e[e["hostile_vehicle"] & e["blocked_by"].isna()]
+
+    @property
+    def walk_edges(self) -> gpd.GeoDataFrame:
+        """Edges of the walk network."""
+        return self.edges[self.edges["walk"]]
+
+
+def street_network(
+    streets: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame | None = None,
+    *,
+    crs: str,
+    lane_width_m: float | None = None,
+    max_bollard_gap_m: float | None = None,
+) -> StreetNetwork:
+    """Node the street layer into a network and mark physically blocked edges.
+
+    Parameters
+    ----------
+    streets
+        The ``street`` layer (WGS84 or any CRS; reprojected to ``crs``).
+    barriers
+        The ``barrier`` layer; ``None`` for a network without obstacles.
+    crs
+        Metric CRS to measure in (the city's ``City.crs``).
+    lane_width_m, max_bollard_gap_m
+        Override the reference values (``data/reference/parameters.csv``).
+
+    Returns
+    -------
+    StreetNetwork
+
+    Raises
+    ------
+    AnalysisError
+        If ``streets`` holds no line geometry.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from geo_protect.schema import conform
+    >>> s = gpd.GeoDataFrame(
+    ...     {"osm_type": ["way", "way"], "osm_id": [1, 2], "name": ["A", "B"],
+    ...      "kind": ["residential"] * 2, "tags": ["{}"] * 2, "source": ["t"] * 2,
+    ...      "data_date": [None] * 2, "highway": ["residential"] * 2, "walk": [True] * 2,
+    ...      "hostile_vehicle": [True] * 2, "width_m": [np.nan] * 2, "lanes": [np.nan] * 2,
+    ...      "maxspeed_kmh": [np.nan] * 2},
+    ...     geometry=[shapely.LineString([(0, 0), (50, 0), (100, 0)]),
+    ...               shapely.LineString([(50, 0), (50, 80)])],
+    ...     index=["way/1", "way/2"], crs="EPSG:32635")
+    >>> net = street_network(s, crs="EPSG:32635")
+    >>> len(net.nodes), len(net.edges)
+    (4, 3)
+    """
+    lane_width = parameter("lane_width_m") if lane_width_m is None else lane_width_m
+    max_gap = parameter("max_bollard_gap_m") if max_bollard_gap_m is None else max_bollard_gap_m
+    lines = streets.to_crs(crs)
+    lines = lines[shapely.get_type_id(lines.geometry.values) == 1]
+    if lines.empty:
+        raise AnalysisError("street network: the street layer holds no line geometry")
+
+    edges, nodes = _node(lines)
+    _add_attributes(edges, lines, lane_width=lane_width)
+    edges["blocked_by"] = pd.Series(pd.NA, index=edges.index, dtype="string")
+    edges["clear_gap_m"] = np.nan
+    if barriers is not None and not barriers.empty:
+        apply_barriers(edges, barriers.to_crs(crs), max_gap=max_gap)
+    return StreetNetwork(nodes=nodes, edges=edges, crs=crs)
+
+
+def _node(lines: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Split ways at shared vertices; return (edges, nodes) frames."""
+    crs = lines.crs
+    coords, way = shapely.get_coordinates(lines.geometry.values, return_index=True)
+    # drop repeated consecutive vertices (zero-length segments)
+    same_way_prev = np.r_[False, way[1:] == way[:-1]]
+    repeat = same_way_prev & np.r_[False, (np.abs(np.diff(coords, axis=0)) < _SNAP_M).all(axis=1)]
+    coords, way = coords[~repeat], way[~repeat]
+
+    key = np.round(coords / _SNAP_M).astype(np.int64)
+    _, vertex = np.unique(key, axis=0, return_inverse=True)
+    vertex = vertex.ravel()
+    first = np.r_[True, way[1:] != way[:-1]]
+    last = np.r_[way[1:] != way[:-1], True]
+    occurrences = np.bincount(vertex)
+    is_node = first | last | (occurrences[vertex] > 1)
+
+    starts = first | (is_node & ~last)
+    edge_of_vertex = np.cumsum(starts) - 1  # edge that starts at or runs through vertex k
+    body = ~last  # vertex k opens the segment (k, k+1) of edge_of_vertex[k]
+    ends = is_node & ~first  # vertex k closes the edge of vertex k-1
+    rows_edge = np.r_[edge_of_vertex[body], edge_of_vertex[np.flatnonzero(ends) - 1]]
+    rows_pos = np.r_[np.flatnonzero(body), np.flatnonzero(ends)]
+    order = np.lexsort((rows_pos, rows_edge))
+    geoms = shapely.linestrings(coords[rows_pos[order]], indices=rows_edge[order])
+
+    start_pos = np.flatnonzero(starts)
+    end_pos = np.flatnonzero(ends)
+    node_vertices, node_index = np.unique(vertex[is_node], return_inverse=True)
+    node_id = np.full(vertex.max() + 1, -1, dtype=np.int64)
+    node_id[node_vertices] = np.arange(len(node_vertices))
+    u = node_id[vertex[start_pos]]
+    v = node_id[vertex[end_pos]]
+
+    edges = gpd.GeoDataFrame(
+        {"u": u, "v": v, "_way": way[start_pos]},
+        geometry=gpd.GeoSeries(geoms, crs=crs),
+    )
+    edges.index.name = "edge"
+    node_xy = np.zeros((len(node_vertices), 2))
+    node_xy[node_index] = coords[is_node]
+    degree = np.bincount(np.r_[u, v], minlength=len(node_vertices))
+    nodes = gpd.GeoDataFrame(
+        {"degree": degree}, geometry=gpd.GeoSeries(shapely.points(node_xy), crs=crs)
+    )
+    nodes.index.name = "node"
+    return edges, nodes
+
+
+def _add_attributes(edges: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, *, lane_width: float) -> None:
+    classes = table("highway_classes").set_index("highway")
+    src = lines.iloc[edges.pop("_way").to_numpy()]
+    highway = src["highway"].astype("string").to_numpy()
+    known = pd.Index(classes.index).get_indexer(highway)
+    default_width = np.where(
+        known >= 0, classes["default_width_m"].to_numpy(dtype=float, na_value=np.nan)[known], np.nan
+    )
+    default_speed = np.where(
+        known >= 0, classes["default_speed_kmh"].to_numpy(dtype=float, na_value=np.nan)[known], 0.0
+    )
+    through = np.where(
+        known >= 0, classes["through_road"].to_numpy(dtype=bool, na_value=False)[known], False
+    )
+    mapped = src["width_m"].to_numpy(dtype=float, na_value=np.nan)
+    lanes = src["lanes"].to_numpy(dtype=float, na_value=np.nan)
+    from_lanes = lanes * lane_width
+    width = np.where(
+        ~np.isnan(mapped), mapped, np.where(~np.isnan(from_lanes), from_lanes, default_width)
+    )
+    source = np.where(
+        ~np.isnan(mapped), "width", np.where(~np.isnan(from_lanes), "lanes", "road_class")
+    )
+    maxspeed = src["maxspeed_kmh"].to_numpy(dtype=float, na_value=np.nan)
+
+    edges["street_uid"] = pd.array(src.index.to_numpy(), dtype="string")
+    edges["highway"] = pd.array(highway, dtype="string")
+    edges["name"] = pd.array(src["name"].to_numpy(), dtype="string")
+    edges["length_m"] = shapely.length(edges.geometry.values)
+    edges["width_m"] = width
+    edges["width_source"] = pd.array(source, dtype="string")
+    edges["walk"] = src["walk"].to_numpy(dtype=bool, na_value=False)
+    edges["hostile_vehicle"] = src["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)
+    edges["speed_kmh"] = np.where(~np.isnan(maxspeed), maxspeed, default_speed)
+    edges["through_road"] = through

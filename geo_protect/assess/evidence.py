@@ -1,0 +1,461 @@
+"""Pre-filled ratings from evidence: vectorised rules over a city's spaces.
+
+Each rule reads its thresholds from a reference table and returns, per space, the rating,
+the rule that fired and its inputs, so every pre-filled value can be explained:
+
+* vulnerability to vehicle-borne threats from the worst approach speed of the space
+  (``prefill_bands`` rule ``ramming_speed_kmh``; which threats use it: ``threat_types``);
+* consequence from the space's crowd capacity (``capacity_persons``);
+* attractiveness from symbolic and crowded POIs within ``poi_radius_m`` (``poi_weights``,
+  ``poi_score``);
+* likelihood ``L = round_half_up((A + V) / 2)`` (brief §1.5);
+* existing measures from OSM barriers and surveillance within ``measure_buffer_m``
+  (``measure_categories``: natural or emplaced).
+
+:func:`prefill` turns them into draft :class:`~geo_protect.assess.questionnaire.CityAssessment`
+records; assessors change a pre-filled value only through
+:func:`~geo_protect.assess.questionnaire.override`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect import reference
+from geo_protect.assess.questionnaire import (
+    CityAssessment,
+    Evidence,
+    Measure,
+    Questionnaire,
+    Rating,
+    Scenario,
+    SiteAssessment,
+    load_questionnaire,
+    validate,
+)
+from geo_protect.errors import ConfigError, ValidationError
+
+__all__ = [
+    "crowd_consequence",
+    "derive_likelihood",
+    "existing_measures",
+    "poi_attractiveness",
+    "prefill",
+    "ramming_vulnerability",
+]
+
+
+def _bands(rule: str, bands: pd.DataFrame | None) -> pd.DataFrame:
+    frame = reference.table("prefill_bands") if bands is None else bands
+    sel = frame[frame["rule"] == rule].sort_values("lower")
+    if sel.empty:
+        raise ConfigError(f"prefill_bands: no bands for rule {rule!r}")
+    lower = sel["lower"].to_numpy(dtype=float)
+    upper = sel["upper"].to_numpy(dtype=float)
+    if not np.array_equal(upper[:-1], lower[1:]):
+        raise ConfigError(f"prefill_bands: bands of rule {rule!r} are not contiguous")
+    return sel.reset_index(drop=True)
+
+
+def _band_lookup(
+    values: pd.Series, rule: str, bands: pd.DataFrame | None, name: str
+) -> tuple[pd.Series, pd.Series]:
+    """Rating and rule text per value (NA where the value is NA or outside every band)."""
+    sel = _bands(rule, bands)
+    lower = sel["lower"].to_numpy(dtype=float)
+    upper = sel["upper"].to_numpy(dtype=float)
+    x = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    idx = np.searchsorted(lower, x, side="right") - 1
+    ok = ~np.isnan(x) & (idx >= 0) & (x < upper[np.clip(idx, 0, len(sel) - 1)])
+    idx = np.where(ok, idx, 0)
+    ratings = sel["rating"].to_numpy(dtype=int)[idx]
+    texts = np.array(
+        [
+            f"prefill_bands/{rule}: {_num(lo)} ≤ {name} < {_num(hi)} → {r} ({label})"
+            for lo, hi, r, label in zip(lower, upper, sel["rating"], sel["label"], strict=True)
+        ],
+        dtype=object,
+    )[idx]
+    rating = pd.Series(pd.array(np.where(ok, ratings, 0), dtype="Int64"), index=values.index)
+    rating[~ok] = pd.NA
+    text = pd.Series(pd.array(texts, dtype="string"), index=values.index)
+    text[~ok] = pd.NA
+    return rating, text
+
+
+def _num(x: float) -> str:
+    return "∞" if math.isinf(x) else f"{x:g}"
+
+
+def ramming_vulnerability(
+    space_metric: pd.DataFrame, *, bands: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Vulnerability to vehicle-borne threats from the worst approach speed (1–5).
+
+    A space without vehicle-permeable entries (``n_vehicle_permeable == 0``) counts as
+    0 km/h; a space with such entries but no computed speed gets no rating (NA).
+
+    Parameters
+    ----------
+    space_metric
+        Frame indexed by space uid with ``worst_speed_kmh`` and ``n_vehicle_permeable``.
+    bands
+        The ``prefill_bands`` table (rule ``ramming_speed_kmh``); the reference one by default.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned: ``vulnerability`` (Int64), ``rule`` (the band that fired) and the
+        inputs ``worst_speed_kmh``, ``n_vehicle_permeable``.
+    """
+    _require(space_metric, ("worst_speed_kmh", "n_vehicle_permeable"), "space_metric")
+    n_perm = space_metric["n_vehicle_permeable"].astype("Int64")
+    speed = space_metric["worst_speed_kmh"].astype("Float64")
+    speed = speed.mask(n_perm.eq(0).fillna(False), 0.0)
+    rating, rule = _band_lookup(speed, "ramming_speed_kmh", bands, "worst_speed_kmh")
+    return pd.DataFrame(
+        {
+            "vulnerability": rating,
+            "rule": rule,
+            "worst_speed_kmh": speed,
+            "n_vehicle_permeable": n_perm,
+        }
+    )
+
+
+def crowd_consequence(
+    space_metric: pd.DataFrame, *, bands: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Consequence from the number of people exposed in the space (1–5).
+
+    The people exposed are the space's capacity at its *peak* profile (peak density ×
+    usable area, brief §1.5: "driven by peak density × exposed area") when the metric has
+    ``capacity_peak``, else ``capacity_persons``.
+
+    Parameters
+    ----------
+    space_metric
+        Frame indexed by space uid with ``capacity_peak`` or ``capacity_persons`` (and
+        optionally ``design_density``, ``area_m2``, reported as inputs).
+    bands
+        The ``prefill_bands`` table (rule ``capacity_persons``); the reference one by default.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned: ``consequence`` (Int64, NA where capacity is unknown), ``rule`` and
+        the inputs.
+    """
+    column = "capacity_peak" if "capacity_peak" in space_metric.columns else "capacity_persons"
+    _require(space_metric, (column,), "space_metric")
+    capacity = space_metric[column].astype("Float64")
+    rating, rule = _band_lookup(capacity, "capacity_persons", bands, column)
+    out = pd.DataFrame({"consequence": rating, "rule": rule, column: capacity})
+    for col in ("design_density", "area_m2"):
+        if col in space_metric.columns:
+            out[col] = space_metric[col].astype("Float64")
+    return out
+
+
+def poi_attractiveness(
+    spaces: gpd.GeoDataFrame,
+    pois: gpd.GeoDataFrame,
+    *,
+    crs: str,
+    radius_m: float | None = None,
+    weights: pd.DataFrame | None = None,
+    bands: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Attractiveness (1–5) from symbolic and crowded POIs near each space.
+
+    The score of a space is the sum of the ``poi_weights`` of the POIs within
+    ``radius_m`` of its outline (distances in the metric ``crs``); the ``poi_score``
+    bands turn it into a rating.
+
+    Parameters
+    ----------
+    spaces, pois
+        The ``public_space`` and ``poi`` layers (WGS84, ``kind`` column on ``pois``).
+    crs
+        The city's metric CRS.
+    radius_m, weights, bands
+        Reference values (``risk_parameters/poi_radius_m``, ``poi_weights``,
+        ``prefill_bands``) by default.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned with ``spaces``: ``attractiveness`` (Int64), ``rule``, ``poi_score``,
+        ``n_pois`` and ``pois`` (the counted POIs as ``uid (kind, weight)`` strings).
+    """
+    radius = _risk_parameter("poi_radius_m") if radius_m is None else radius_m
+    w = reference.table("poi_weights") if weights is None else weights
+    weight_of = dict(zip(w["kind"], w["weight"].astype(float), strict=True))
+    s_geom = spaces.to_crs(crs).geometry.to_numpy()
+    p_proj = pois.to_crs(crs)
+    p_weight = p_proj["kind"].astype("string").map(weight_of).astype(float).fillna(0.0).to_numpy()
+    tree = shapely.STRtree(p_proj.geometry.to_numpy())
+    s_idx, p_idx = tree.query(s_geom, predicate="dwithin", distance=radius)
+    keep = p_weight[p_idx] > 0
+    s_idx, p_idx = s_idx[keep], p_idx[keep]
+    score = np.bincount(s_idx, weights=p_weight[p_idx], minlength=len(spaces))
+    count = np.bincount(s_idx, minlength=len(spaces))
+    labels = (
+        p_proj.index.astype(str)
+        + " ("
+        + p_proj["kind"].astype(str)
+        + ", "
+        + pd.Series(p_weight, index=p_proj.index).map("{:g}".format)
+        + ")"
+    ).to_numpy()
+    listed = pd.Series(labels[p_idx]).groupby(s_idx).agg(list)
+    poi_lists = pd.Series([[] for _ in range(len(spaces))], dtype=object)
+    poi_lists.iloc[listed.index.to_numpy()] = listed.to_numpy()
+    score_s = pd.Series(score, index=spaces.index)
+    rating, rule = _band_lookup(score_s, "poi_score", bands, "poi_score")
+    return pd.DataFrame(
+        {
+            "attractiveness": rating,
+            "rule": rule + f" (POIs within {radius:g} m)",
+            "poi_score": score_s,
+            "n_pois": pd.Series(count, index=spaces.index, dtype="Int64"),
+            "pois": pd.Series(poi_lists.to_numpy(), index=spaces.index, dtype=object),
+        }
+    )
+
+
+def derive_likelihood(attractiveness: pd.Series, vulnerability: pd.Series) -> pd.Series:
+    """Likelihood ``L = round_half_up((A + V) / 2)`` (brief §1.5), NA where A or V is NA."""
+    a = attractiveness.astype("Float64")
+    v = vulnerability.astype("Float64")
+    return np.floor((a + v) / 2 + 0.5).astype("Int64")
+
+
+def existing_measures(
+    spaces: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame | None,
+    surveillance: gpd.GeoDataFrame | None,
+    *,
+    crs: str,
+    buffer_m: float | None = None,
+    categories: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """OSM barriers and surveillance within ``buffer_m`` of each space, as measures.
+
+    Returns
+    -------
+    DataFrame
+        One row per (space, feature): ``space_uid``, ``layer``, ``uid``, ``kind``,
+        ``name``, ``category`` (natural | emplaced, from ``measure_categories``).
+    """
+    buffer = _risk_parameter("measure_buffer_m") if buffer_m is None else buffer_m
+    cats = reference.table("measure_categories") if categories is None else categories
+    s_geom = spaces.to_crs(crs).geometry.to_numpy()
+    parts = []
+    for layer_name, layer in (("barrier", barriers), ("surveillance", surveillance)):
+        if layer is None or layer.empty:
+            continue
+        proj = layer.to_crs(crs)
+        s_idx, f_idx = shapely.STRtree(proj.geometry.to_numpy()).query(
+            s_geom, predicate="dwithin", distance=buffer
+        )
+        kind = proj["kind"].astype("string").to_numpy()[f_idx]
+        name = proj["name"].astype("string").to_numpy()[f_idx] if "name" in proj else None
+        parts.append(
+            pd.DataFrame(
+                {
+                    "space_uid": spaces.index.to_numpy()[s_idx],
+                    "layer": layer_name,
+                    "uid": proj.index.to_numpy()[f_idx],
+                    "kind": kind,
+                    "name": name,
+                }
+            )
+        )
+    columns = ["space_uid", "layer", "uid", "kind", "name", "category"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    found = pd.concat(parts, ignore_index=True)
+    exact = cats.set_index(["layer", "kind"])["category"]
+    default = cats[cats["kind"] == "*"].set_index("layer")["category"]
+    key = pd.MultiIndex.from_arrays([found["layer"], found["kind"].fillna("")])
+    cat = pd.Series(exact.reindex(key).to_numpy(), index=found.index)
+    found["category"] = cat.fillna(found["layer"].map(default)).fillna("emplaced")
+    return found[columns]
+
+
+def prefill(
+    spaces: gpd.GeoDataFrame,
+    *,
+    city: str,
+    crs: str,
+    space_metric: pd.DataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    surveillance: gpd.GeoDataFrame | None = None,
+    questionnaire: Questionnaire | None = None,
+    threat_types: pd.DataFrame | None = None,
+    bands: pd.DataFrame | None = None,
+    reference_version: str | None = None,
+) -> CityAssessment:
+    """Draft assessments of a city's spaces, pre-filled from the evidence available.
+
+    Every site gets one scenario per threat type of the questionnaire. Ratings whose
+    evidence is missing (no ``space_metric``, no POIs) stay empty for the assessors: an
+    empty rating is *not assessed*, never zero.
+
+    Parameters
+    ----------
+    spaces
+        The ``public_space`` layer (WGS84, uid index; ``name`` and ``kind`` columns).
+    city, crs
+        City slug and its metric CRS.
+    space_metric
+        The ``space_metric`` analysis layer (issue 3): ``worst_speed_kmh``,
+        ``n_vehicle_permeable``, ``capacity_persons`` (``design_density``, ``area_m2``).
+    pois, barriers, surveillance
+        Source layers for attractiveness and existing measures.
+    questionnaire, threat_types, bands, reference_version
+        Defaults from ``data/``.
+    """
+    q = questionnaire or load_questionnaire()
+    tt = reference.table("threat_types") if threat_types is None else threat_types
+    tt = tt.set_index("threat")
+    unknown = sorted(set(tt.index) - set(q.threat_codes))
+    if unknown:
+        raise ConfigError(f"threat_types: unknown threat type(s) {', '.join(unknown)}")
+    ref_version = reference.version() if reference_version is None else reference_version
+    uids = spaces.index
+    metric = space_metric.reindex(uids) if space_metric is not None else None
+    vuln = ramming_vulnerability(metric, bands=bands) if metric is not None else None
+    cons = crowd_consequence(metric, bands=bands) if metric is not None else None
+    attr = (
+        poi_attractiveness(spaces, pois, crs=crs, bands=bands)
+        if pois is not None and not pois.empty
+        else None
+    )
+    measures = existing_measures(spaces, barriers, surveillance, crs=crs)
+    by_space = {k: g for k, g in measures.groupby("space_uid", sort=False)}
+    points = spaces.geometry.representative_point()
+    kinds = {q_.id: q_ for q_ in q.site_questions}.get("type")
+    sites = []
+    for i, uid in enumerate(uids):
+        evid: dict[str, Evidence | None] = {
+            "attractiveness": _evidence(attr, i, "attractiveness", ("poi_score", "n_pois", "pois")),
+            "vulnerability": _evidence(
+                vuln, i, "vulnerability", ("worst_speed_kmh", "n_vehicle_permeable")
+            ),
+            "consequence": _evidence(
+                cons,
+                i,
+                "consequence",
+                ("capacity_peak", "capacity_persons", "design_density", "area_m2"),
+            ),
+        }
+        scenarios = []
+        for threat in q.threat_codes:
+            v_rule = tt["vulnerability_prefill"].get(threat, pd.NA)
+            c_rule = tt["consequence_prefill"].get(threat, pd.NA)
+            sc = Scenario(
+                threat=threat,
+                attractiveness=_rating(evid["attractiveness"]),
+                vulnerability=_rating(evid["vulnerability"] if not pd.isna(v_rule) else None),
+                consequence=_rating(evid["consequence"] if not pd.isna(c_rule) else None),
+            )
+            scenarios.append(sc.with_derived_likelihood())
+        kind = str(spaces["kind"].iloc[i]) if "kind" in spaces else ""
+        site_answers: dict[str, Any] = {}
+        if kinds is not None and kinds.choices is not None:
+            site_answers["type"] = kind if kind in kinds.choices else "other"
+        sites.append(
+            SiteAssessment(
+                space_uid=str(uid),
+                name=_text(spaces["name"].iloc[i]) if "name" in spaces else "",
+                location=(round(points.iloc[i].x, 7), round(points.iloc[i].y, 7)),
+                site=site_answers,
+                measures=_measures(by_space.get(uid)),
+                scenarios=scenarios,
+            )
+        )
+    out = CityAssessment(
+        city=city, questionnaire_version=q.version, reference_version=ref_version, sites=sites
+    )
+    validate(out, q)
+    return out
+
+
+def _evidence(
+    frame: pd.DataFrame | None, i: int, column: str, inputs: Sequence[str]
+) -> Evidence | None:
+    if frame is None:
+        return None
+    value = frame[column].iloc[i]
+    if pd.isna(value):
+        return None
+    return Evidence(
+        value=int(value),
+        rule=str(frame["rule"].iloc[i]),
+        inputs={c: _jsonable(frame[c].iloc[i]) for c in inputs if c in frame.columns},
+        table="prefill_bands",
+    )
+
+
+def _rating(evidence: Evidence | None) -> Rating:
+    return Rating() if evidence is None else Rating(value=evidence.value, evidence=evidence)
+
+
+def _measures(rows: pd.DataFrame | None) -> list[Measure]:
+    if rows is None:
+        return []
+    return [
+        Measure(
+            category=cat,
+            kind=str(kind),
+            description=_text(name),
+            source="osm",
+            layer=str(layer),
+            uid=str(uid),
+        )
+        for cat, kind, name, layer, uid in zip(
+            rows["category"], rows["kind"], rows["name"], rows["layer"], rows["uid"], strict=True
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _risk_parameter(name: str) -> float:
+    params = reference.table("risk_parameters").set_index("name")
+    if name not in params.index:
+        raise ConfigError(f"risk_parameters: no parameter named {name!r}")
+    return float(params.at[name, "value"])
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], layer: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"layer {layer!r}: missing column(s) {', '.join(missing)}")
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)  # type: ignore[call-overload]
+
+
+def _jsonable(value: object) -> Any:
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

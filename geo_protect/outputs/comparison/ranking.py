@@ -1,0 +1,383 @@
+"""Cross-city comparison of assessed risk: hotspot rankings, charts and an HTML report.
+
+How scores are compared (brief §1.5, Efus cross-city practice):
+
+* Every city uses the same questionnaire, threat types and 1–5 scales, so ``R_100`` is
+  on one scale everywhere.
+* **Per threat type** the (space, threat) pairs of all cities with data are ranked by
+  ``R_100``; ``percentile_in_threat`` is the share of pairs *of that threat type* with a
+  score at or below this one (``rank(pct=True, method="max") × 100``). Normalisation never
+  mixes threat types: a 90th percentile for UAV means "worse than 90 % of the assessed UAV
+  scenarios", not anything about vehicle ramming.
+* **Overall** each space is ranked by its worst threat (``max_t R_100``), then by the mean
+  over its assessed threats; the number of threats assessed is shown next to it, because a
+  space with two assessed threats is not directly comparable with one with ten.
+* A city without data (no results, no assessment file, nothing assessed) appears as
+  ``no data`` with the reason — never as zero risk. Not-assessed scenarios are NA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_protect.assess.files import read_assessment
+from geo_protect.assess.questionnaire import CityAssessment, Questionnaire, load_questionnaire
+from geo_protect.assess.scores import Explanation, score, site_summary, why
+from geo_protect.errors import MissingDataError
+from geo_protect.store.base import Store
+
+if TYPE_CHECKING:
+    from geo_protect.outputs.comparison.report import Comparison
+
+__all__ = [
+    "ASSESSMENT_SUFFIXES",
+    "CityResults",
+    "Ranking",
+    "city_results",
+    "explain_hotspots",
+    "find_assessment_file",
+    "rank_hotspots",
+    "results_from_files",
+    "results_from_store",
+]
+
+#: File suffixes :func:`results_from_files` looks for, in order.
+ASSESSMENT_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
+
+_NO_RESULTS = "no results supplied"
+
+
+@dataclass(frozen=True)
+class CityResults:
+    """The scored ``assessment`` layer of one city, or why there is none.
+
+    Attributes
+    ----------
+    city
+        City slug.
+    scores
+        The ``assessment`` layer (:func:`geo_protect.assess.scores.score`); may be empty.
+    label
+        Display name (the slug by default).
+    reason
+        Why the city has no (or partial) data, shown in the report.
+    """
+
+    city: str
+    scores: pd.DataFrame
+    label: str = ""
+    reason: str = ""
+
+    @classmethod
+    def no_data(cls, city: str, reason: str, *, label: str = "") -> CityResults:
+        """Results of a city without data, with the reason shown in the report."""
+        return cls(city=city, scores=pd.DataFrame(), label=label, reason=reason)
+
+    @property
+    def has_data(self) -> bool:
+        """Whether at least one scenario was scored."""
+        return "risk_100" in self.scores and bool(self.scores["risk_100"].notna().any())
+
+
+def city_results(
+    city: str,
+    assessment: CityAssessment,
+    spaces: gpd.GeoDataFrame | None = None,
+    *,
+    label: str = "",
+) -> CityResults:
+    """Score a city's assessments into :class:`CityResults` (see :func:`.scores.score`)."""
+    scores = score(assessment, spaces)
+    reason = "" if scores["risk_100"].notna().any() else "no scenario assessed yet"
+    return CityResults(city=city, scores=scores, label=label, reason=reason)
+
+
+def results_from_files(
+    cities: Iterable[str],
+    directory: Path,
+    *,
+    labels: Mapping[str, str] | None = None,
+    questionnaire: Questionnaire | None = None,
+) -> dict[str, CityResults]:
+    """Read ``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``) per city and score it.
+
+    Cities without a file get :meth:`CityResults.no_data` saying which file is missing.
+
+    Raises
+    ------
+    ValidationError
+        If a file exists but does not validate (fix it rather than drop the city).
+    """
+    q = questionnaire or load_questionnaire()
+    labels = labels or {}
+    out: dict[str, CityResults] = {}
+    for city in cities:
+        label = labels.get(city, city)
+        path = find_assessment_file(directory, city)
+        if path is None:
+            out[city] = CityResults.no_data(
+                city, f"no assessment file {city}.yaml/.json/.csv in {directory}", label=label
+            )
+            continue
+        out[city] = city_results(city, read_assessment(path, questionnaire=q), label=label)
+    return out
+
+
+def find_assessment_file(directory: Path, city: str) -> Path | None:
+    """``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``), if one exists."""
+    candidates = (Path(directory) / f"{city}{suffix}" for suffix in ASSESSMENT_SUFFIXES)
+    return next((p for p in candidates if p.exists()), None)
+
+
+def explain_hotspots(
+    comparison: Ranking | Comparison,
+    directory: Path,
+    *,
+    n: int = 3,
+    questionnaire: Questionnaire | None = None,
+) -> list[Explanation]:
+    """Explanations (:func:`geo_protect.assess.scores.why`) of the ``n`` worst overall hotspots.
+
+    The assessments are read back from the files in ``directory`` that
+    :func:`results_from_files` used; an empty list when no city has data.
+    """
+    q = questionnaire or load_questionnaire()
+    top = comparison.overall[comparison.overall["rank"].notna()].head(n)
+    cache: dict[str, CityAssessment] = {}
+    out = []
+    for city, uid, threat in zip(top["city"], top["space_uid"], top["worst_threat"], strict=True):
+        if city not in cache:
+            path = find_assessment_file(directory, city)
+            if path is None:
+                raise MissingDataError(f"{directory}: no assessment file for city {city!r}")
+            cache[city] = read_assessment(path, questionnaire=q)
+        out.append(why(cache[city], str(uid), str(threat)))
+    return out
+
+
+def results_from_store(
+    store: Store, cities: Iterable[str], *, labels: Mapping[str, str] | None = None
+) -> dict[str, CityResults]:
+    """The stored ``assessment`` layer of each city (``no data`` where it is missing or empty)."""
+    labels = labels or {}
+    stored = set(store.cities())
+    out: dict[str, CityResults] = {}
+    for city in cities:
+        label = labels.get(city, city)
+        if city not in stored:
+            out[city] = CityResults.no_data(city, "city not ingested in the store", label=label)
+        elif "assessment" not in store.layers(city):
+            out[city] = CityResults.no_data(
+                city, "no assessment layer stored (pre-fill and score the city first)", label=label
+            )
+        else:
+            scores = store.read_layer(city, "assessment")
+            reason = "" if scores["risk_100"].notna().any() else "no scenario assessed yet"
+            out[city] = CityResults(city=city, scores=scores, label=label, reason=reason)
+    return out
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The cross-city tables, before any chart or report is drawn.
+
+    Attributes
+    ----------
+    hotspots
+        Per-threat and overall rankings, plus one ``no data`` row per city without data.
+    overall
+        One row per space of the cities with data, ranked by worst threat.
+    per_threat
+        One row per assessed (space, threat), ranked within its threat type.
+    coverage
+        One row per city: status (``data`` or ``no data: reason``) and counts.
+    matrix
+        City × threat maximum ``R_100`` (NaN where not assessed or no data).
+    """
+
+    hotspots: pd.DataFrame
+    overall: pd.DataFrame
+    per_threat: pd.DataFrame
+    coverage: pd.DataFrame
+    matrix: pd.DataFrame
+
+
+def rank_hotspots(results: Mapping[str, CityResults | None], threats: list[str]) -> Ranking:
+    """Rank every assessed space of every city, per threat type and overall.
+
+    Parameters
+    ----------
+    results : Mapping[str, CityResults | None]
+        City slug → its results (``None`` = no results for that city).
+    threats : list[str]
+        Threat codes, in the order of the report.
+
+    Returns
+    -------
+    Ranking
+        The tables; see the module docstring for the method.
+
+    Examples
+    --------
+    >>> r = rank_hotspots({"x": CityResults.no_data("x", "no spaces")}, ["VEHICLE_RAMMING"])
+    >>> r.coverage["status"].tolist()
+    ['no data: no spaces']
+    """
+    coverage = _coverage(results)
+    long = _long(results)
+    per_threat = _per_threat(long, threats)
+    overall = _overall(long)
+    hotspots = _hotspots(per_threat, overall, coverage)
+    matrix = _matrix(long, coverage, threats)
+    return Ranking(hotspots, overall, per_threat, coverage, matrix)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _coverage(results: Mapping[str, CityResults | None]) -> pd.DataFrame:
+    rows = []
+    for city, res in results.items():
+        if res is None or not res.has_data:
+            reason = _NO_RESULTS if res is None else (res.reason or "no scenario assessed")
+            rows.append(
+                {
+                    "city": city,
+                    "label": (res.label if res else "") or city,
+                    "status": f"no data: {reason}",
+                    "has_data": False,
+                    "n_spaces": pd.NA,
+                    "n_scored": pd.NA,
+                    "n_threats_scored": pd.NA,
+                }
+            )
+            continue
+        s = res.scores
+        scored = s["risk_100"].notna()
+        rows.append(
+            {
+                "city": city,
+                "label": res.label or city,
+                "status": "data" + (f" ({res.reason})" if res.reason else ""),
+                "has_data": True,
+                "n_spaces": int(s["space_uid"].nunique()),
+                "n_scored": int(scored.sum()),
+                "n_threats_scored": int(s.loc[scored, "threat"].nunique()),
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=["city", "label", "status", "has_data", "n_spaces", "n_scored", "n_threats_scored"],
+    )
+    for c in ("n_spaces", "n_scored", "n_threats_scored"):
+        frame[c] = frame[c].astype("Int64")
+    return frame
+
+
+def _long(results: Mapping[str, CityResults | None]) -> pd.DataFrame:
+    cols = ["space_uid", "name", "threat", "likelihood", "consequence", "risk_100", "band"]
+    parts = []
+    for city, res in results.items():
+        if res is None or not res.has_data:
+            continue
+        part = pd.DataFrame(res.scores[cols]).reset_index(drop=True)
+        part.insert(0, "city_label", res.label or city)
+        part.insert(0, "city", city)
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["city", "city_label", *cols])
+    frame = pd.concat(parts, ignore_index=True)
+    frame["risk_100"] = frame["risk_100"].astype("Float64")
+    return frame
+
+
+def _per_threat(long: pd.DataFrame, threats: list[str]) -> pd.DataFrame:
+    scored = long[long["risk_100"].notna()].copy()
+    by = scored.groupby("threat")["risk_100"]
+    scored["rank"] = by.rank(ascending=False, method="min").astype("Int64")
+    scored["percentile_in_threat"] = (by.rank(pct=True, method="max") * 100).astype("Float64")
+    order = {t: i for i, t in enumerate(threats)}
+    scored["_order"] = scored["threat"].map(order).fillna(len(order))
+    scored = scored.sort_values(["_order", "rank", "city", "space_uid"], kind="stable")
+    return scored.drop(columns="_order")
+
+
+def _overall(long: pd.DataFrame) -> pd.DataFrame:
+    cols = ["city", "city_label", "space_uid", "name", "worst_threat", "max_risk_100", "worst_band",
+            "mean_risk_100", "n_assessed", "n_threats", "rank"]  # fmt: skip
+    parts = []
+    for (city, label), g in long.groupby(["city", "city_label"], sort=False):
+        summary = site_summary(g).reset_index()
+        summary.insert(0, "city_label", label)
+        summary.insert(0, "city", city)
+        parts.append(summary)
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame.sort_values(
+        ["max_risk_100", "mean_risk_100", "city", "space_uid"],
+        ascending=[False, False, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    # competition ranking ("1, 2, 2, 4"), as per threat: ties share the best rank
+    key = pd.Series(
+        list(zip(frame["max_risk_100"].fillna(-1), frame["mean_risk_100"].fillna(-1), strict=True))
+    ).factorize()[0]
+    position = pd.Series(np.arange(1, len(frame) + 1))
+    frame["rank"] = position.groupby(key).transform("min").astype("Int64")
+    frame.loc[frame["max_risk_100"].isna(), "rank"] = pd.NA
+    return frame[cols]
+
+
+def _hotspots(
+    per_threat: pd.DataFrame, overall: pd.DataFrame, coverage: pd.DataFrame
+) -> pd.DataFrame:
+    cols = ["scope", "rank", "city", "city_label", "space_uid", "name", "threat", "risk_100",
+            "band", "percentile_in_threat", "mean_risk_100", "n_assessed", "status"]  # fmt: skip
+    a = per_threat.assign(scope=per_threat["threat"], status="data")
+    ranked = overall[overall["rank"].notna()]
+    o = pd.DataFrame(
+        {
+            "scope": "OVERALL",
+            "rank": ranked["rank"],
+            "city": ranked["city"],
+            "city_label": ranked["city_label"],
+            "space_uid": ranked["space_uid"],
+            "name": ranked["name"],
+            "threat": ranked["worst_threat"],
+            "risk_100": ranked["max_risk_100"],
+            "band": ranked["worst_band"],
+            "mean_risk_100": ranked["mean_risk_100"],
+            "n_assessed": ranked["n_assessed"],
+            "status": "data",
+        }
+    )
+    nd = coverage[~coverage["has_data"]]
+    n = pd.DataFrame(
+        {"scope": "ALL", "city": nd["city"], "city_label": nd["label"], "status": nd["status"]}
+    )
+    parts = [p.reindex(columns=cols) for p in (o, a, n) if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("rank", "n_assessed"):
+        out[c] = out[c].astype("Int64")
+    for c in ("risk_100", "percentile_in_threat", "mean_risk_100"):
+        out[c] = out[c].astype("Float64")
+    return out
+
+
+def _matrix(long: pd.DataFrame, coverage: pd.DataFrame, threats: list[str]) -> pd.DataFrame:
+    labels = coverage.set_index("city")["label"]
+    m = long.pivot_table(index="city", columns="threat", values="risk_100", aggfunc="max")
+    m = m.reindex(index=coverage["city"], columns=threats).astype(float)
+    m.index = pd.Index([labels[c] for c in m.index], name="city")
+    return m
