@@ -24,12 +24,12 @@ import shapely
 from geo_protect.cities import Source, get_city
 from geo_protect.outputs.maps import style
 from geo_protect.outputs.maps.city_map import (
-    exposure_band,
     risk_map,
     space_risk,
     write_city_map,
 )
 from geo_protect.outputs.maps.compact import encode
+from geo_protect.outputs.maps.exposure import exposure_band
 from geo_protect.outputs.maps.index_page import summarise, write_index
 from geo_protect.outputs.maps.layers import arrowheads
 from geo_protect.pipeline import evaluate

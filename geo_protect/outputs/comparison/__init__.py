@@ -10,13 +10,12 @@ from geo_protect.outputs.comparison.ranking import (
     CityResults,
     Ranking,
     city_results,
-    explain_hotspots,
     find_assessment_file,
     rank_hotspots,
     results_from_files,
     results_from_store,
 )
-from geo_protect.outputs.comparison.report import Comparison, compare
+from geo_protect.outputs.comparison.report import Comparison, compare, explain_hotspots
 
 __all__ = [
     "ASSESSMENT_SUFFIXES",

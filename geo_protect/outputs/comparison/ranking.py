@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -29,19 +28,14 @@ import pandas as pd
 
 from geo_protect.assess.files import read_assessment
 from geo_protect.assess.questionnaire import CityAssessment, Questionnaire, load_questionnaire
-from geo_protect.assess.scores import Explanation, score, site_summary, why
-from geo_protect.errors import MissingDataError
+from geo_protect.assess.scores import score, site_summary
 from geo_protect.store.base import Store
-
-if TYPE_CHECKING:
-    from geo_protect.outputs.comparison.report import Comparison
 
 __all__ = [
     "ASSESSMENT_SUFFIXES",
     "CityResults",
     "Ranking",
     "city_results",
-    "explain_hotspots",
     "find_assessment_file",
     "rank_hotspots",
     "results_from_files",
@@ -134,32 +128,6 @@ def find_assessment_file(directory: Path, city: str) -> Path | None:
     """``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``), if one exists."""
     candidates = (Path(directory) / f"{city}{suffix}" for suffix in ASSESSMENT_SUFFIXES)
     return next((p for p in candidates if p.exists()), None)
-
-
-def explain_hotspots(
-    comparison: Ranking | Comparison,
-    directory: Path,
-    *,
-    n: int = 3,
-    questionnaire: Questionnaire | None = None,
-) -> list[Explanation]:
-    """Explanations (:func:`geo_protect.assess.scores.why`) of the ``n`` worst overall hotspots.
-
-    The assessments are read back from the files in ``directory`` that
-    :func:`results_from_files` used; an empty list when no city has data.
-    """
-    q = questionnaire or load_questionnaire()
-    top = comparison.overall[comparison.overall["rank"].notna()].head(n)
-    cache: dict[str, CityAssessment] = {}
-    out = []
-    for city, uid, threat in zip(top["city"], top["space_uid"], top["worst_threat"], strict=True):
-        if city not in cache:
-            path = find_assessment_file(directory, city)
-            if path is None:
-                raise MissingDataError(f"{directory}: no assessment file for city {city!r}")
-            cache[city] = read_assessment(path, questionnaire=q)
-        out.append(why(cache[city], str(uid), str(threat)))
-    return out
 
 
 def results_from_store(

@@ -15,11 +15,19 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from geo_protect import reference
-from geo_protect.assess.questionnaire import load_questionnaire
-from geo_protect.outputs.comparison.ranking import CityResults, rank_hotspots
+from geo_protect.assess.files import read_assessment
+from geo_protect.assess.questionnaire import CityAssessment, Questionnaire, load_questionnaire
+from geo_protect.assess.scores import Explanation, why
+from geo_protect.errors import MissingDataError
+from geo_protect.outputs.comparison.ranking import (
+    CityResults,
+    Ranking,
+    find_assessment_file,
+    rank_hotspots,
+)
 from geo_protect.outputs.templates import environment
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "compare", "explain_hotspots"]
 
 _SVG_RC: Any = {"svg.fonttype": "none", "svg.hashsalt": "geo_protect", "font.size": 9}
 
@@ -205,3 +213,29 @@ def _inline_svg(text: str) -> str:
     start = text.find("<svg")
     svg = text[start:] if start >= 0 else text
     return re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+
+
+def explain_hotspots(
+    comparison: Ranking | Comparison,
+    directory: Path,
+    *,
+    n: int = 3,
+    questionnaire: Questionnaire | None = None,
+) -> list[Explanation]:
+    """Explanations (:func:`geo_protect.assess.scores.why`) of the ``n`` worst overall hotspots.
+
+    The assessments are read back from the files in ``directory`` that
+    :func:`results_from_files` used; an empty list when no city has data.
+    """
+    q = questionnaire or load_questionnaire()
+    top = comparison.overall[comparison.overall["rank"].notna()].head(n)
+    cache: dict[str, CityAssessment] = {}
+    out = []
+    for city, uid, threat in zip(top["city"], top["space_uid"], top["worst_threat"], strict=True):
+        if city not in cache:
+            path = find_assessment_file(directory, city)
+            if path is None:
+                raise MissingDataError(f"{directory}: no assessment file for city {city!r}")
+            cache[city] = read_assessment(path, questionnaire=q)
+        out.append(why(cache[city], str(uid), str(threat)))
+    return out

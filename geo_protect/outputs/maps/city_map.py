@@ -25,11 +25,11 @@ from geo_protect.outputs.maps import layers as ml
 from geo_protect.outputs.maps import style
 from geo_protect.outputs.maps.assets import AssetMode, copy_assets, localise
 from geo_protect.outputs.maps.compact import DECODER_JS
+from geo_protect.outputs.maps.exposure import exposure_band, map_setting
 from geo_protect.reference import table
 from geo_protect.schema import SOURCE_LAYERS
 
 __all__ = [
-    "exposure_band",
     "risk_map",
     "space_risk",
     "write_city_map",
@@ -42,52 +42,6 @@ _PANES = {  # name: (z-index, receives pointer events)
     "gp-building": (220, False),
     "gp-street": (230, False),
 }
-
-
-def _setting(name: str, value: float | None) -> float:
-    """A display setting: the caller's value, else the ``risk_map`` reference table's."""
-    if value is not None:
-        return float(value)
-    return float(table("risk_map").set_index("name").at[name, "value"])
-
-
-def exposure_band(
-    speed_kmh: pd.Series,
-    *,
-    medium_kmh: float | None = None,
-    high_kmh: float | None = None,
-    critical_kmh: float | None = None,
-) -> pd.Series:
-    """Vehicle-exposure band of the worst entry speed: low, medium, high, very high or NA.
-
-    Parameters
-    ----------
-    speed_kmh
-        Worst impact speed at any entry (0 when no vehicle reaches the space; NA unknown).
-    medium_kmh, high_kmh, critical_kmh
-        Lower bounds of the bands; ``risk_map`` reference table by default.
-
-    Returns
-    -------
-    pandas.Series
-        Index-aligned strings, named ``exposure_band``.
-
-    Examples
-    --------
-    >>> exposure_band(pd.Series([0.0, 30.0, 50.0, 70.0, None])).tolist()
-    ['low', 'medium', 'high', 'very high', <NA>]
-    """
-    bounds = [
-        _setting("exposure_medium_kmh", medium_kmh),
-        _setting("exposure_high_kmh", high_kmh),
-        _setting("exposure_critical_kmh", critical_kmh),
-    ]
-    speed = pd.to_numeric(speed_kmh, errors="coerce").astype("float64").to_numpy()
-    index = np.searchsorted(np.asarray(bounds), np.nan_to_num(speed, nan=0.0), side="right")
-    bands = np.asarray(style.BAND_ORDER, dtype=object)[index]
-    out = pd.Series(bands, index=speed_kmh.index, name="exposure_band", dtype="string")
-    out[np.isnan(speed)] = pd.NA
-    return out
 
 
 def space_risk(
@@ -287,12 +241,12 @@ def risk_map(
     """
     opts = ml.DisplayOptions(
         crs=city.crs,
-        tolerance_m=_setting("display_tolerance_m", tolerance_m),
-        basemap_tolerance_m=_setting("basemap_tolerance_m", basemap_tolerance_m),
-        decimals=int(_setting("coordinate_decimals", decimals)),
-        basemap_decimals=int(_setting("basemap_decimals", basemap_decimals)),
-        arrow_length_m=_setting("arrow_length_m", arrow_length_m),
-        min_building_area_m2=_setting("min_building_area_m2", min_building_area_m2),
+        tolerance_m=map_setting("display_tolerance_m", tolerance_m),
+        basemap_tolerance_m=map_setting("basemap_tolerance_m", basemap_tolerance_m),
+        decimals=int(map_setting("coordinate_decimals", decimals)),
+        basemap_decimals=int(map_setting("basemap_decimals", basemap_decimals)),
+        arrow_length_m=map_setting("arrow_length_m", arrow_length_m),
+        min_building_area_m2=map_setting("min_building_area_m2", min_building_area_m2),
     )
     bounds = {"medium_kmh": medium_kmh, "high_kmh": high_kmh, "critical_kmh": critical_kmh}
     present = {name: ml.optional_layer(layers, name) for name in _ALL_LAYERS}
@@ -362,7 +316,7 @@ def risk_map(
         ml.poi_layer(present["poi"], opts).add_to(fmap)
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     lo, mid, hi = (
-        _setting(f"exposure_{b}_kmh", bounds[f"{b}_kmh"]) for b in ("medium", "high", "critical")
+        map_setting(f"exposure_{b}_kmh", bounds[f"{b}_kmh"]) for b in ("medium", "high", "critical")
     )
     subtitle = _subtitle(risk, present)
     style.MapChrome(

@@ -22,6 +22,7 @@ from folium.plugins import FastMarkerCluster
 from geo_protect.errors import ValidationError
 from geo_protect.outputs.maps import style
 from geo_protect.outputs.maps.compact import CompactLayer, encode
+from geo_protect.outputs.maps.exposure import exposure_band
 from geo_protect.schema import WGS84
 
 __all__ = [
@@ -343,7 +344,6 @@ def approach_layer(
     single worst approach of each space): the fastest vehicle class's path (the classes'
     paths mostly coincide); the popup lists every class's impact speed at that entry.
     """
-    from geo_protect.outputs.maps.city_map import exposure_band
 
     approach, classes = _fastest(approach, per)
     idx = approach.index
