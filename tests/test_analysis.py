@@ -13,7 +13,7 @@ from geo_protect.analysis.network import street_network
 from geo_protect.citydata import CityData
 from geo_protect.errors import MissingDataError
 from geo_protect.reference import version
-from tests.test_entries import CRS, box, layer, line, spaces, streets
+from tests.entry_cases import CRS, box, layer, line, spaces, streets
 
 CITY = get_city("brasov")  # EPSG:32635, the CRS of the hand-built layers
 SQUARE = spaces(("sq", "square", box(0, 0, 40, 100)))

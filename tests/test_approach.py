@@ -8,7 +8,6 @@ turning radius 5 m; N3 a = 0.8 m/s², top 80 km/h, turning radius 9 m. Dead ends
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -18,92 +17,21 @@ import shapely
 
 from geo_protect import AnalysisError
 from geo_protect.analysis.approach import approach_speeds, turn_radius
-from geo_protect.analysis.network import StreetNetwork, street_network
+from geo_protect.analysis.network import street_network
 from geo_protect.analysis.vehicles import vehicle_classes
 from geo_protect.reference import parameter
 from geo_protect.schema import LAYERS
-
-CRS = "EPSG:32635"
-G, MU = 9.81, 1.0
-
-
-def streets(
-    lines: Sequence[Sequence[tuple[float, float]]],
-    *,
-    highway: str = "service",
-    width: float = 6.0,
-    maxspeed: float = np.nan,
-) -> gpd.GeoDataFrame:
-    n = len(lines)
-    return gpd.GeoDataFrame(
-        {
-            "osm_type": ["way"] * n,
-            "osm_id": range(1, n + 1),
-            "name": [f"s{i}" for i in range(n)],
-            "kind": [highway] * n,
-            "tags": ["{}"] * n,
-            "source": ["test"] * n,
-            "data_date": [None] * n,
-            "highway": [highway] * n,
-            "walk": [True] * n,
-            "hostile_vehicle": [True] * n,
-            "width_m": [width] * n,
-            "lanes": [np.nan] * n,
-            "maxspeed_kmh": [maxspeed] * n,
-        },
-        geometry=[shapely.LineString(c) for c in lines],
-        index=[f"way/{i + 1}" for i in range(n)],
-        crs=CRS,
-    )
-
-
-def edge_between(net: StreetNetwork, a: tuple[float, float], b: tuple[float, float]) -> int:
-    """Id of the edge from node at ``a`` to node at ``b`` (either way round)."""
-    xy = shapely.get_coordinates(net.nodes.geometry.to_numpy())
-    na = int(np.flatnonzero(np.hypot(*(xy - a).T) < 1e-6)[0])
-    nb = int(np.flatnonzero(np.hypot(*(xy - b).T) < 1e-6)[0])
-    e = net.edges
-    hit = e.index[((e.u == na) & (e.v == nb)) | ((e.u == nb) & (e.v == na))]
-    return int(hit[0])
-
-
-def target(
-    net: StreetNetwork,
-    a: tuple[float, float],
-    b: tuple[float, float],
-    at_from_a: float,
-    *,
-    uid: str = "sq#1",
-    space: str = "sq",
-) -> pd.DataFrame:
-    """A target on the edge a-b, ``at_from_a`` metres from a, driven from a towards b."""
-    eid = edge_between(net, a, b)
-    row = net.edges.loc[eid]
-    a_is_u = shapely.Point(a).distance(net.nodes.geometry[row.u]) < 1e-6
-    at = at_from_a if a_is_u else row.length_m - at_from_a
-    return pd.DataFrame(
-        {
-            "space_uid": [space],
-            "edge": [eid],
-            "at_m": [at],
-            "towards": ["v" if a_is_u else "u"],
-            "impact_angle_deg": [90.0],
-        },
-        index=pd.Index([uid]),
-    )
-
-
-def run(net: StreetNetwork, tgt: pd.DataFrame, **kw: object) -> gpd.GeoDataFrame:
-    return approach_speeds(net, tgt, vehicles=vehicle_classes().loc[["M1", "N3"]], **kw)  # type: ignore[arg-type]
-
-
-def kmh(e: float) -> float:
-    return math.sqrt(e) * 3.6
-
-
-def start_xy(layer: gpd.GeoDataFrame, uid: str) -> np.ndarray:
-    line = layer.to_crs(CRS).geometry[uid]
-    return np.asarray(shapely.get_coordinates(line)[0])
+from tests.approach_cases import (
+    CRS,
+    MU,
+    G,
+    edge_between,
+    kmh,
+    run,
+    start_xy,
+    streets,
+    target,
+)
 
 
 def test_straight_run_up_from_rest() -> None:
@@ -209,8 +137,14 @@ def test_bollard_row_closes_the_access_edge() -> None:
         ]
     )
     out = run(net, tgt)
-    # sq#1: not through A any more; from B, 90° turn: legs min(40, 20)/2 = 10 -> R = 10 m
-    assert out.loc["sq#1|M1", "speed_kmh"] == pytest.approx(kmh(MU * G * 10.0 + 2 * 3.0 * 20))
+    # sq#1: not through the row any more. A is closed *at x = 30*: its 30 m east of the
+    # row are still street (a car can stand right at the posts), so the best run-up is
+    # from rest at the row, 30 m + 20 m straight on (better than from B: a 90° turn with
+    # legs min(40, 20)/2 = 10 -> R = 10 m, then 20 m)
+    assert out.loc["sq#1|M1", "speed_kmh"] == pytest.approx(kmh(2 * 3.0 * 50))
+    assert kmh(2 * 3.0 * 50) > kmh(MU * G * 10.0 + 2 * 3.0 * 20)
+    assert out.loc["sq#1|M1", "run_up_m"] == pytest.approx(50.0)
+    assert start_xy(out, "sq#1|M1") == pytest.approx([30.0, 0.0], abs=1e-6)
     unblocked = run(street_network(s, crs=CRS), tgt.iloc[:1])
     assert unblocked.loc["sq#1|M1", "speed_kmh"] == pytest.approx(kmh(2 * 3.0 * 80))
     # sq#2 lies on A before the row (the entry-point contract: no barrier between the
@@ -408,14 +342,15 @@ def test_piata_sfatului_paths_are_consistent(sfatului) -> None:  # type: ignore[
 def test_warm_started_exclusion_equals_a_cold_search(sfatului) -> None:  # type: ignore[no-untyped-def]
     # The own-space redo reuses the global labels whose walks avoid the space; it must
     # give exactly what a search from scratch without the square's edges gives.
-    from geo_protect.analysis.approach.geometry import _prepare
+    from geo_protect.analysis.approach.geometry import _piece_midpoints, _prepare
     from geo_protect.analysis.approach.search import _restricted, _search, _vehicle_on
 
     *_, square, net = sfatului
-    graph = _prepare(net, road_speed_factor=1.2, default_width_m=3.0)
-    inside = shapely.relate_pattern(graph.geoms, square, "T********")
-    removed = np.flatnonzero(inside)
-    assert 10 <= len(removed) < len(graph.geoms) // 10
+    outline = np.asarray([square.boundary], dtype=object)
+    graph = _prepare(net, road_speed_factor=1.2, default_width_m=3.0, outlines=outline)
+    # the pieces are cut at the outline: exactly those whose middle is inside are removed
+    removed = np.flatnonzero(shapely.contains(square, _piece_midpoints(graph)))
+    assert 10 <= len(removed) < len(graph.pieces.edge) // 10
     for _, row in vehicle_classes().iterrows():
         klass = _vehicle_on(graph, row, friction=MU, gravity=G)
         e_in, ptr = _search(graph, klass, transit=graph.transit)

@@ -2,104 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry.base import BaseGeometry
 
 from geo_protect.analysis.entries import entry_points
 from geo_protect.analysis.network import street_network
-from geo_protect.schema import WGS84, conform
+from tests.entry_cases import (
+    CRS,
+    at,
+    barriers,
+    box,
+    layer,
+    line,
+    spaces,
+    streets,
+)
 
 # -- hand-built layers (metric CRS near the UTM 35N central meridian) ---------------------
-
-#: UTM 35N; x = 500 000 is the central meridian (27°E), where grid north = true north.
-CRS = "EPSG:32635"
-X0, Y0 = 500_000.0, 5_050_000.0
-
-
-def at(x: float, y: float) -> tuple[float, float]:
-    """Coordinates relative to the test origin."""
-    return (X0 + x, Y0 + y)
-
-
-def line(*pts: tuple[float, float]) -> shapely.LineString:
-    return shapely.LineString([at(*p) for p in pts])
-
-
-def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
-    return shapely.box(*at(x0, y0), *at(x1, y1))
-
-
-def _provenance(n: int, uids: Sequence[str]) -> dict[str, object]:
-    return {
-        "osm_type": pd.array(["way"] * n, dtype="string"),
-        "osm_id": pd.array(range(1, n + 1), dtype="Int64"),
-        "tags": ["{}"] * n,
-        "source": ["test"] * n,
-        "data_date": [None] * n,
-    }
-
-
-def layer(name: str, rows: list[dict[str, object]], geoms: list[BaseGeometry]) -> gpd.GeoDataFrame:
-    """A conformed WGS84 layer from rows (uid, kind, name, extra columns) and metric geometries."""
-    uids = [str(r["uid"]) for r in rows]
-    data: dict[str, object] = _provenance(len(rows), uids)
-    keys = {k for r in rows for k in r if k != "uid"}
-    for k in keys:
-        data[k] = [r.get(k) for r in rows]
-    data.setdefault("name", [None] * len(rows))
-    index = pd.Index(uids, name="uid")
-    frame = gpd.GeoDataFrame(
-        data, geometry=gpd.GeoSeries(geoms, crs=CRS, index=index), index=index
-    ).to_crs(WGS84)
-    return conform(name, frame)
-
-
-def streets(
-    *ways: tuple[str, str, shapely.LineString], **extra: dict[str, object]
-) -> gpd.GeoDataFrame:
-    """``street`` layer from ``(uid, highway, geometry)``; per-uid overrides in ``extra``."""
-    from geo_protect.reference import table
-
-    classes = table("highway_classes").set_index("highway")
-    rows = []
-    for uid, highway, _ in ways:
-        row: dict[str, object] = {
-            "uid": uid,
-            "kind": highway,
-            "highway": highway,
-            "walk": bool(classes.at[highway, "walk"]),
-            "hostile_vehicle": bool(classes.at[highway, "hostile_vehicle"]),
-            "width_m": np.nan,
-            "lanes": np.nan,
-            "maxspeed_kmh": np.nan,
-        }
-        row.update(extra.get(uid, {}))
-        rows.append(row)
-    return layer("street", rows, [g for *_, g in ways])
-
-
-def spaces(*items: tuple[str, str, BaseGeometry]) -> gpd.GeoDataFrame:
-    """``public_space`` layer from ``(uid, kind, polygon)``."""
-    return layer(
-        "public_space",
-        [{"uid": u, "kind": k, "name": u} for u, k, _ in items],
-        [g for *_, g in items],
-    )
-
-
-def barriers(*items: tuple[str, str, BaseGeometry]) -> gpd.GeoDataFrame:
-    """``barrier`` layer from ``(uid, kind, geometry)``."""
-    return layer(
-        "barrier",
-        [{"uid": u, "kind": k, "maxwidth_m": np.nan} for u, k, _ in items],
-        [g for *_, g in items],
-    )
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -273,3 +194,24 @@ def test_piata_sfatului_entries_and_capacity_golden(brasov_clip):
     assert row["capacity_persons"] == pytest.approx(21_240.8, abs=2)
     assert row["capacity_egress"] == pytest.approx(59_566.5, abs=5)
     assert row["limited_by"] == "density" and row["los"] == "D"
+
+
+def test_every_barrier_on_the_way_counts_wherever_it_stands():
+    """A road runs 60 m north into the pedestrian area (outline at y = 0) and on to
+    y = 50. A bollard row (1.1 m gaps) closes it outside at y = -1, a block stands on it
+    inside at y = 30. The old code kept one barrier per edge (the block: solid points
+    were read first), found it inside the area, beyond the 3 m tolerance, and called
+    the entry vehicle-permeable: the approach then ran through the bollards."""
+    row = _bollard_row(1.1)
+    bars = barriers(*row, ("blk", "block", shapely.Point(*at(50, 30))))
+    e = _entries(AREA, ("r", "residential", line((50, -60), (50, 50))), bars=bars)
+    assert len(e) == 1
+    assert e["entry_class"].iloc[0] == "blocked"
+    assert e["edge"].isna().all()
+    # the block alone, 30 m inside, leaves the entry open
+    alone = _entries(
+        AREA,
+        ("r", "residential", line((50, -60), (50, 50))),
+        bars=barriers(("blk", "block", shapely.Point(*at(50, 30)))),
+    )
+    assert alone["entry_class"].tolist() == ["vehicle_permeable"]

@@ -119,3 +119,61 @@ def test_clear_gaps_ignores_posts_far_from_the_street() -> None:
 def test_empty_street_layer_is_a_clear_error() -> None:
     with pytest.raises(AnalysisError, match="no line geometry"):
         street_network(streets([]), crs=CRS)
+
+
+# -- a bollard gap at the 1.2 m limit: mapping tolerance (closed within 2 cm) ------------
+
+
+def _row_at(gap: float, shift: float = 0.0) -> list[shapely.Point]:
+    """Posts (0.2 m) across a 6 m road at x = 50 with clear gaps of ``gap``; the second
+    post moved by ``shift`` across the road (its gaps become gap ± shift)."""
+    ys = [-3 + 0.1 + gap + k * (gap + 0.2) for k in range(4)]
+    ys = [y for y in ys if y + 0.1 <= 3 + 1e-9]
+    ys[1] += shift
+    return [shapely.Point(50, y) for y in ys]
+
+
+@pytest.mark.parametrize(
+    ("gap", "shift", "closed"),
+    [
+        (1.20, 0.0, True),
+        (1.20, 0.01, True),  # mapped 1 cm off: widest gap 1.21 m
+        (1.20, -0.01, True),
+        (1.19, 0.0, True),
+        (1.21, 0.0, True),
+        (1.30, 0.0, False),
+    ],
+)
+def test_bollard_gap_at_the_limit_is_closed_within_the_mapping_tolerance(
+    gap: float, shift: float, closed: bool
+) -> None:
+    """max_bollard_gap_m = 1.2 m, bollard_gap_mapping_tolerance_m = 0.02 m: a row whose
+    widest gap is within 2 cm of the limit closes the road (the old ``gap <= 1.2`` left
+    1.21 m and a 1.20 m row mapped 1 cm off open)."""
+    road = streets([shapely.LineString([(0, 0), (100, 0)])], width=6.0)
+    net = street_network(road, barriers(_row_at(gap, shift)), crs=CRS)
+    assert net.edges["clear_gap_m"].iloc[0] == pytest.approx(gap + abs(shift), abs=1e-6)
+    assert net.edges["blocked_by"].notna().iloc[0] is np.bool_(closed)
+    assert len(net.barriers) == int(closed)
+    if closed:
+        assert net.barriers["at_m"].iloc[0] == pytest.approx(50.0, abs=1e-6)
+        assert net.barriers["reason"].iloc[0] == "posts"
+
+
+def test_gap_tolerance_is_a_parameter() -> None:
+    road = streets([shapely.LineString([(0, 0), (100, 0)])], width=6.0)
+    strict = street_network(road, barriers(_row_at(1.21)), crs=CRS, bollard_gap_tolerance_m=0.0)
+    assert strict.edges["blocked_by"].isna().iloc[0]
+
+
+def test_every_closing_barrier_is_kept_with_its_position() -> None:
+    """A block at x = 70 and a wall across at x = 20 on one 100 m way: both closures,
+    in order along the way; ``blocked_by`` names the one nearest u."""
+    road = streets([shapely.LineString([(0, 0), (100, 0)])])
+    b = barriers([shapely.Point(70, 0), shapely.LineString([(20, -5), (20, 5)])], "block")
+    b.loc["node/1", "kind"] = "wall"
+    net = street_network(road, b, crs=CRS)
+    assert net.barriers["at_m"].tolist() == pytest.approx([20.0, 70.0], abs=1e-6)
+    assert net.barriers["barrier_uid"].tolist() == ["node/1", "node/0"]
+    assert net.barriers["reason"].tolist() == ["line", "solid"]
+    assert net.edges["blocked_by"].iloc[0] == "node/1"

@@ -15,7 +15,9 @@ The network part of :func:`geo_protect.analysis.entries.entry_points`. For every
 * entry points closer than ``entry_merge_m`` are one entry.
 
 An entry is ``vehicle_permeable`` when a hostile-vehicle edge reaches it from outside
-and no barrier closes that edge between its outer end and the entry, ``blocked`` when
+and no closing barrier stands on that edge between the entry and its outer end (every
+closing barrier of the network's ``barriers`` table counts, wherever it stands; one
+within ``entry_barrier_tolerance_m`` inside the entry closes it too), ``blocked`` when
 every such edge is closed, ``pedestrian_only`` when no hostile-vehicle edge reaches it.
 """
 
@@ -32,12 +34,14 @@ __all__ = ["network_crossings"]
 
 # states of a way just beside an outline point
 _ALONG, _INSIDE, _OUTSIDE = 0, 1, 2
+#: Outline points of edge sides closer than this (metres) are one point (grid key).
+_POINT_KEY_M = 0.05
 
 
 def network_crossings(
     polys: gpd.GeoDataFrame,
     edges: gpd.GeoDataFrame,
-    barriers: gpd.GeoDataFrame | None,
+    closures: pd.DataFrame | None,
     *,
     tolerance_m: float,
     probe_m: float,
@@ -48,23 +52,24 @@ def network_crossings(
 
     Parameters
     ----------
-    polys
+    polys : GeoDataFrame
         The public spaces in a metric CRS (polygons or multipolygons).
-    edges
+    edges : GeoDataFrame
         The walk and hostile-vehicle edges of the
         :class:`~geo_protect.analysis.network.StreetNetwork`, in the same CRS.
-    barriers
-        The ``barrier`` layer (any CRS), to tell on which side of an entry the barrier
-        closing an edge stands; ``None`` when there is none.
-    tolerance_m
+    closures : DataFrame or None
+        Every closing barrier with its position along its edge
+        (:attr:`~geo_protect.analysis.network.StreetNetwork.barriers`: ``edge``,
+        ``at_m``); ``None`` when there is none.
+    tolerance_m : float
         How close a point must be to an outline to be on it
         (``entry_boundary_tolerance_m``).
-    probe_m
+    probe_m : float
         How far along an edge, on either side of the outline, its state is read
         (``entry_probe_m``).
-    merge_m
+    merge_m : float
         Entry points of one space closer than this are one entry (``entry_merge_m``).
-    barrier_tolerance_m
+    barrier_tolerance_m : float
         Slack when placing a closing barrier on one side of the entry
         (``entry_barrier_tolerance_m``).
 
@@ -78,7 +83,7 @@ def network_crossings(
         way's direction ``way_dx, way_dy``. An empty frame when nothing crosses.
     """
     half = _half_edges(polys, edges, tolerance_m, probe_m)
-    return _network_entries(polys, edges, half, barriers, merge_m, barrier_tolerance_m)
+    return _network_entries(polys, edges, half, closures, merge_m, barrier_tolerance_m)
 
 
 def _half_edges(
@@ -161,15 +166,28 @@ def _network_entries(
     polys: gpd.GeoDataFrame,
     edges: gpd.GeoDataFrame,
     half: pd.DataFrame,
-    barriers: gpd.GeoDataFrame | None,
+    closures: pd.DataFrame | None,
     merge: float,
     barrier_tol: float,
 ) -> pd.DataFrame:
     """Entries where the network reaches an outline, one row per merged entry."""
     if half.empty:
         return pd.DataFrame()
+    half = _entry_sides(half)
+    if half.empty:
+        return pd.DataFrame()
+    half = _side_attributes(half, edges, closures, barrier_tol)
+    # merge entry points of one space closer than merge_m
+    pts = half.drop_duplicates("point")[["point", "space", "x", "y"]]
+    comp = _clusters(pts, merge)
+    half["entry"] = half["point"].map(pd.Series(comp, index=pts["point"].to_numpy()))
+    return _summarise(half)
+
+
+def _entry_sides(half: pd.DataFrame) -> pd.DataFrame:
+    """The edge sides at outline points that are entries, with their ``point`` id."""
     # group the sides meeting at one point of one outline
-    key = np.round(half[["x", "y"]].to_numpy() / 0.05).astype(np.int64)
+    key = np.round(half[["x", "y"]].to_numpy() / _POINT_KEY_M).astype(np.int64)
     half = half.assign(kx=key[:, 0], ky=key[:, 1])
     point_id = half.groupby(["space", "kx", "ky"], sort=False).ngroup().to_numpy()
     half["point"] = point_id
@@ -186,11 +204,13 @@ def _network_entries(
     # ways crossing the outline or continuing inside from it; or ways that all end on
     # it from outside (a pedestrian area missing from the street layer)
     is_entry = (agg["inside"] & agg["out"]) | agg["outside"]
-    half = half[is_entry.reindex(point_id).to_numpy()].copy()
-    if half.empty:
-        return pd.DataFrame()
+    return half[is_entry.reindex(point_id).to_numpy()].copy()
 
-    # edge attributes for each side
+
+def _side_attributes(
+    half: pd.DataFrame, edges: gpd.GeoDataFrame, closures: pd.DataFrame | None, barrier_tol: float
+) -> pd.DataFrame:
+    """Edge attributes of each side, and whether a vehicle can come in along it."""
     e = edges.loc[half["edge"].to_numpy()]
     half["walk"] = e["walk"].to_numpy(dtype=bool)
     half["vehicle"] = e["hostile_vehicle"].to_numpy(dtype=bool)
@@ -199,16 +219,25 @@ def _network_entries(
     half["gap"] = e["clear_gap_m"].to_numpy(dtype=float, na_value=np.nan)
     half["speed"] = e["speed_kmh"].to_numpy(dtype=float, na_value=np.nan)
     half["street_uid"] = e["street_uid"].astype(object).to_numpy()
-    half["closed"] = _closed_outside(half, e, barriers, barrier_tol)
+    half["closed"] = _closed_outside(half, closures, barrier_tol)
     approach = half["vehicle"].to_numpy() & (half["state"].to_numpy() != _INSIDE)
     half["approach"] = approach
     half["open"] = approach & ~half["closed"].to_numpy()
+    return half
 
-    # merge entry points of one space closer than merge_m
-    pts = half.drop_duplicates("point")[["point", "space", "x", "y"]]
-    comp = _clusters(pts, merge)
-    half["entry"] = half["point"].map(pd.Series(comp, index=pts["point"].to_numpy()))
 
+def _first_by(half: pd.DataFrame, state: int) -> pd.DataFrame:
+    """Per entry, the side in ``state``: vehicle sides first, then the widest."""
+    return (
+        half[half["state"] == state]
+        .sort_values(["entry", "vehicle", "width"], ascending=[True, False, False])
+        .drop_duplicates("entry")
+        .set_index("entry")
+    )
+
+
+def _summarise(half: pd.DataFrame) -> pd.DataFrame:
+    """One row per merged entry from its sides."""
     # representative side: open vehicle approach, then blocked approach, then inside
     # sides (for the direction into the space), widest first
     half["rank"] = np.select(
@@ -218,18 +247,7 @@ def _network_entries(
         ["entry", "rank", "speed", "width"], ascending=[True, False, False, False]
     )
     rep = ordered.drop_duplicates("entry").set_index("entry")
-    inward = (
-        half[half["state"] == _INSIDE]
-        .sort_values(["entry", "vehicle", "width"], ascending=[True, False, False])
-        .drop_duplicates("entry")
-        .set_index("entry")
-    )
-    outward = (
-        half[half["state"] == _OUTSIDE]
-        .sort_values(["entry", "vehicle", "width"], ascending=[True, False, False])
-        .drop_duplicates("entry")
-        .set_index("entry")
-    )
+    inward, outward = _first_by(half, _INSIDE), _first_by(half, _OUTSIDE)
     by = half.groupby("entry")
     out = pd.DataFrame(
         {
@@ -254,6 +272,18 @@ def _network_entries(
         "vehicle_permeable",
         np.where(out["any_approach"], "blocked", "pedestrian_only"),
     )
+    _widths(out, rep, half)
+    _location(out, rep)
+    out["networks"] = np.where(
+        out["walk"] & out["vehicle"], "walk+vehicle", np.where(out["vehicle"], "vehicle", "walk")
+    )
+    out["kind"] = "crossing"
+    out["mapped"] = False
+    return out.reset_index(drop=True)
+
+
+def _widths(out: pd.DataFrame, rep: pd.DataFrame, half: pd.DataFrame) -> None:
+    """Entry width: the bollard gap or width of the vehicle side, else the widest way."""
     vehicle_rep = out["any_approach"].to_numpy()
     gap = rep["gap"].to_numpy()
     use_gap = vehicle_rep & ~np.isnan(gap)
@@ -264,6 +294,10 @@ def _network_entries(
         use_gap, "bollard_spacing", np.where(vehicle_rep, rep["width_source"], widest_source)
     )
     out["street_uid"] = rep["street_uid"]
+
+
+def _location(out: pd.DataFrame, rep: pd.DataFrame) -> None:
+    """Where an open entry is on the vehicle network: ``edge``, ``at_m``, ``towards``."""
     is_open = out["any_open"].to_numpy()
     out["edge"] = pd.array(np.where(is_open, rep["edge"], 0), dtype="Int64")
     out.loc[~is_open, "edge"] = pd.NA
@@ -271,40 +305,42 @@ def _network_entries(
     # the vehicle comes from the outer end of its side and drives towards the other end
     out["towards"] = pd.array(np.where(rep["side"] < 0, "v", "u"), dtype="string")
     out.loc[~is_open, "towards"] = pd.NA
-    out["networks"] = np.where(
-        out["walk"] & out["vehicle"], "walk+vehicle", np.where(out["vehicle"], "vehicle", "walk")
-    )
-    out["kind"] = "crossing"
-    out["mapped"] = False
-    return out.reset_index(drop=True)
 
 
 def _closed_outside(
-    half: pd.DataFrame,
-    e: gpd.GeoDataFrame,
-    barriers: gpd.GeoDataFrame | None,
-    barrier_tol: float,
+    half: pd.DataFrame, closures: pd.DataFrame | None, barrier_tol: float
 ) -> np.ndarray:
-    """Whether the barrier closing each side's edge stands on that side (or at the entry)."""
-    blocked: np.ndarray = e["blocked_by"].notna().to_numpy(dtype=bool)
-    closed: np.ndarray = blocked.copy()
-    if barriers is None or barriers.empty or not blocked.any():
+    """Whether any closing barrier of each side's edge stands on that side (or at the entry).
+
+    A side towards ``u`` (``side`` -1) running from the entry at ``s`` to the edge's
+    ``u`` end is closed by a barrier at ``at_m ≤ s + tol``; a side towards ``v`` by one
+    at ``at_m ≥ s − tol``. Every barrier on the edge is looked at, not only the first.
+    """
+    closed = np.zeros(len(half), dtype=bool)
+    if closures is None or closures.empty:
         return closed
-    k = np.flatnonzero(blocked)
-    uid = e["blocked_by"].to_numpy()[k].astype(str)
-    metric = barriers.to_crs(e.crs)
-    known = np.isin(uid, metric.index.astype(str))
-    k, uid = k[known], uid[known]
-    geoms = metric.geometry.loc[uid].values
-    lines = e.geometry.values[k]
-    # a line barrier closes the edge where it crosses it
-    where = shapely.intersection(lines, geoms)
-    where = np.where(shapely.is_empty(where), geoms, where)
-    s_b = shapely.line_locate_point(lines, shapely.centroid(where))
-    s = half["s"].to_numpy()[k]
-    side = half["side"].to_numpy()[k]
-    on_side = np.where(side < 0, s_b <= s + barrier_tol, s_b >= s - barrier_tol)
-    closed[k] = on_side
+    sides = pd.DataFrame(
+        {
+            "k": np.arange(len(half)),
+            "edge": half["edge"].to_numpy(dtype=np.int64),
+            "s": half["s"].to_numpy(dtype=float),
+            "side": half["side"].to_numpy(),
+        }
+    )
+    pairs = sides.merge(
+        pd.DataFrame(
+            {
+                "edge": closures["edge"].to_numpy(dtype=np.int64),
+                "at": closures["at_m"].to_numpy(dtype=float),
+            }
+        ),
+        on="edge",
+    )
+    if pairs.empty:
+        return closed
+    at, s = pairs["at"].to_numpy(), pairs["s"].to_numpy()
+    on_side = np.where(pairs["side"].to_numpy() < 0, at <= s + barrier_tol, at >= s - barrier_tol)
+    closed[np.unique(pairs["k"].to_numpy()[on_side])] = True
     return closed
 
 

@@ -54,13 +54,13 @@ def usable_area(
 
     Parameters
     ----------
-    spaces
+    spaces : GeoDataFrame
         The ``public_space`` layer.
-    buildings, obstacles
+    buildings, obstacles : GeoDataFrame, optional
         Footprints inside the spaces (``building`` layer; polygonal barriers, stalls,
         stages...). Points and lines take no area and are ignored; overlapping
         footprints are counted once.
-    crs
+    crs : str, optional
         Metric CRS; ``spaces.crs`` when it is already metric.
 
     Returns
@@ -96,6 +96,19 @@ def design_density(kinds: pd.Series, *, profile: str = "event") -> pd.DataFrame:
 
     A kind without its own row in ``design_density.csv`` takes the ``*`` row.
 
+    Parameters
+    ----------
+    kinds : Series
+        Space kinds (``public_space.kind``).
+    profile : str
+        Time profile: ``ordinary``, ``peak`` or ``event``.
+
+    Returns
+    -------
+    DataFrame
+        ``design_density`` (p/m²) and ``area_type`` (``standing``/``moving``), indexed
+        like ``kinds``.
+
     Raises
     ------
     ConfigError
@@ -129,6 +142,18 @@ def level_of_service(density: pd.Series, area_type: pd.Series | str = "standing"
     Standing areas use the HCM queuing table (``los_queue.csv``), moving ones the walkway
     table (``los_walkway.csv``); the level is the first row whose minimum space per
     person (m²) is below the space each person has. NaN densities give NA.
+
+    Parameters
+    ----------
+    density : Series
+        Densities in persons per m².
+    area_type : Series or str
+        ``standing`` or ``moving``, per density or for all.
+
+    Returns
+    -------
+    Series
+        ``los`` (string dtype), indexed like ``density``.
     """
     d = density.to_numpy(dtype=float, na_value=np.nan)
     kind = (
@@ -166,25 +191,26 @@ def capacity(
 
     Parameters
     ----------
-    spaces
+    spaces : GeoDataFrame
         The ``public_space`` layer.
-    entries
+    entries : GeoDataFrame or None
         The ``entry_point`` layer. Exits are the entries pedestrians can use (on the
         walk network, or mapped entrances and gates) at least ``min_exit_width_m``
         wide; the largest exit of each space is discounted. ``None`` (no street data):
         capacity by density only.
-    profile
+    profile : str
         Time profile of the design density: ``ordinary``, ``peak`` or ``event``.
-    buildings, obstacles, usable_area_m2
-        Footprints to subtract (see :func:`usable_area`), or the usable areas already
-        computed.
-    exit_type
+    buildings, obstacles : GeoDataFrame, optional
+        Footprints to subtract (see :func:`usable_area`).
+    usable_area_m2 : Series, optional
+        The usable areas already computed (instead of the footprints).
+    exit_type : str
         Row of ``egress_flow.csv`` (``level``, ``stepped``, ``level_alcohol``...).
-    evacuation_min
+    evacuation_min : float, optional
         Evacuation time target; ``evacuation_time_medium_risk_min`` (8 min) by default.
-    min_exit_width_m
+    min_exit_width_m : float, optional
         Narrowest opening that counts as an exit (Purple Guide 1.05 m by default).
-    crs
+    crs : str, optional
         Metric CRS; ``spaces.crs`` when it is already metric.
 
     Returns
@@ -208,36 +234,61 @@ def capacity(
         else usable_area_m2.reindex(spaces.index).astype(float)
     )
     dd = design_density(spaces["kind"], profile=profile)
+    flow = _egress_flow(exit_type)
+    t = parameter("evacuation_time_medium_risk_min") if evacuation_min is None else evacuation_min
+    min_w = parameter("min_exit_width_m") if min_exit_width_m is None else min_exit_width_m
+    exit_width, n_exits = _exit_widths(entries, spaces.index, min_w)
+    c_egress = (exit_width * flow * t).where(n_exits > 0)
+    out = _capacity_frame(area, usable, dd, exit_width, n_exits, c_egress)
+    out["los"] = level_of_service(out["persons_per_m2"], out["area_type"])
+    return out
+
+
+def _egress_flow(exit_type: str) -> float:
+    """Flow rate (persons per minute per metre of exit) of an ``egress_flow.csv`` row."""
     flows = table("egress_flow").set_index("exit_type")["flow_p_min_m"]
     if exit_type not in flows.index:
         raise ConfigError(
             f"egress_flow.csv: no exit type {exit_type!r} (known: {', '.join(flows.index)})"
         )
-    flow = float(flows[exit_type])
-    t = parameter("evacuation_time_medium_risk_min") if evacuation_min is None else evacuation_min
-    min_w = parameter("min_exit_width_m") if min_exit_width_m is None else min_exit_width_m
+    return float(flows[exit_type])
 
-    exit_width = pd.Series(0.0, index=spaces.index)
-    n_exits = pd.Series(0, index=spaces.index)
-    if entries is not None and not entries.empty:
-        usable_exit = (
-            entries["networks"].astype("string").str.contains("walk").fillna(False)
-            | entries["kind"].isin(["entrance", "gate"])
-        ) & (entries["width_m"].astype(float) >= min_w)
-        ex = entries[usable_exit.to_numpy(dtype=bool)]
-        by = ex["width_m"].astype(float).groupby(ex["space_uid"].astype(str))
-        total = by.sum() - by.max()  # discount the largest exit
-        exit_width = total.reindex(spaces.index.astype(str)).fillna(0.0).set_axis(spaces.index)
-        n_exits = (
-            by.size().reindex(spaces.index.astype(str)).fillna(0).astype(int).set_axis(spaces.index)
-        )
+
+def _exit_widths(
+    entries: gpd.GeoDataFrame | None, index: pd.Index, min_width_m: float
+) -> tuple[pd.Series, pd.Series]:
+    """Per space: total width of its exits but the largest, and its number of exits."""
+    exit_width = pd.Series(0.0, index=index)
+    n_exits = pd.Series(0, index=index)
+    if entries is None or entries.empty:
+        return exit_width, n_exits
+    usable_exit = (
+        entries["networks"].astype("string").str.contains("walk").fillna(False)
+        | entries["kind"].isin(["entrance", "gate"])
+    ) & (entries["width_m"].astype(float) >= min_width_m)
+    ex = entries[usable_exit.to_numpy(dtype=bool)]
+    by = ex["width_m"].astype(float).groupby(ex["space_uid"].astype(str))
+    total = by.sum() - by.max()  # discount the largest exit
+    exit_width = total.reindex(index.astype(str)).fillna(0.0).set_axis(index)
+    n_exits = by.size().reindex(index.astype(str)).fillna(0).astype(int).set_axis(index)
+    return exit_width, n_exits
+
+
+def _capacity_frame(
+    area: pd.Series,
+    usable: pd.Series,
+    dd: pd.DataFrame,
+    exit_width: pd.Series,
+    n_exits: pd.Series,
+    c_egress: pd.Series,
+) -> pd.DataFrame:
+    """The capacity table: the lesser of the density and egress capacities, and why."""
     c_density = usable * dd["design_density"]
-    c_egress = (exit_width * flow * t).where(n_exits > 0)
     persons = np.fmin(c_density, c_egress)
     limited = np.where(c_egress < c_density, "egress", "density")
     with np.errstate(invalid="ignore", divide="ignore"):
         per_m2 = persons / usable.where(usable > 0)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "area_m2": area,
             "usable_area_m2": usable,
@@ -251,7 +302,5 @@ def capacity(
             "persons_per_m2": per_m2,
             "limited_by": pd.array(limited, dtype="string"),
         },
-        index=spaces.index,
+        index=area.index,
     )
-    out["los"] = level_of_service(out["persons_per_m2"], out["area_type"])
-    return out

@@ -34,6 +34,8 @@ kind ``frontage`` at the middle of the stretch (:mod:`geo_protect.analysis.front
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -78,26 +80,27 @@ def entry_points(
 
     Parameters
     ----------
-    spaces
+    spaces : GeoDataFrame
         The ``public_space`` layer (any CRS; measured in ``network.crs``).
-    network
+    network : StreetNetwork or None
         The city's :class:`~geo_protect.analysis.network.StreetNetwork`; ``None`` when the city
         has no streets (only mapped entrances and gates are then found).
-    entrances
+    entrances : GeoDataFrame, optional
         The ``entrance`` layer: nodes on an outline become entries of kind ``entrance``.
-    barriers
-        The ``barrier`` layer: gates on an outline become entries of kind ``gate``; the
-        positions of the barriers that close network edges decide whether they close
-        the entry; barriers stop frontage breaches.
-    buildings
+    barriers : GeoDataFrame, optional
+        The ``barrier`` layer: gates on an outline become entries of kind ``gate``;
+        barriers stop frontage breaches. Which barriers close network edges, and where
+        along them, is the network's ``barriers`` table (every one of them counts:
+        an entry is closed by any of them between it and the edge's outer end).
+    buildings : GeoDataFrame, optional
         The ``building`` layer; buildings between a road and an outline stop frontage
         breaches.
-    crs
+    crs : str, optional
         Metric CRS; the network's by default (required when ``network`` is ``None``).
-    frontage
+    frontage : bool, default True
         Also report frontage breaches (kind ``frontage``).
-    merge_m, tolerance_m, probe_m, barrier_tolerance_m, street_end_depth_ratio, \
-entrance_width_m, frontage_max_offset_m, frontage_min_length_m, max_bollard_gap_m
+    merge_m, tolerance_m, probe_m, barrier_tolerance_m, street_end_depth_ratio, entrance_width_m, \
+frontage_max_offset_m, frontage_min_length_m, max_bollard_gap_m : float, optional
         Override the reference values ``entry_merge_m``, ``entry_boundary_tolerance_m``,
         ``entry_probe_m``, ``entry_barrier_tolerance_m``, ``street_end_depth_ratio``,
         ``min_exit_width_m``, ``frontage_max_offset_m``, ``frontage_min_length_m``,
@@ -125,64 +128,103 @@ entrance_width_m, frontage_max_offset_m, frontage_min_length_m, max_bollard_gap_
     AnalysisError
         If no metric CRS is known (``network`` is ``None`` and ``crs`` is not given).
     """
-    p = _Params(
-        merge=_value(merge_m, "entry_merge_m"),
-        tol=_value(tolerance_m, "entry_boundary_tolerance_m"),
-        probe=_value(probe_m, "entry_probe_m"),
-        barrier_tol=_value(barrier_tolerance_m, "entry_barrier_tolerance_m"),
-        end_ratio=_value(street_end_depth_ratio, "street_end_depth_ratio"),
-        entrance_width=_value(entrance_width_m, "min_exit_width_m"),
-        front_offset=_value(frontage_max_offset_m, "frontage_max_offset_m"),
-        front_length=_value(frontage_min_length_m, "frontage_min_length_m"),
-        max_gap=_value(max_bollard_gap_m, "max_bollard_gap_m"),
-    )
+    p = _Params.resolve(locals())  # only the arguments are local yet
+    metric = _metric_crs(network, crs)
+    if spaces.empty:
+        return conform("entry_point", _empty())
+    polys = _polygons(spaces, metric)
+    found = _found_entries(polys, network, entrances, barriers, buildings, frontage, p)
+    if found.empty:
+        return conform("entry_point", _empty())
+    return conform("entry_point", _finish(_merge_mapped(found, p.merge), polys, metric, p))
+
+
+def _metric_crs(network: StreetNetwork | None, crs: str | None) -> str:
+    """The CRS entries are measured in: ``crs``, else the network's."""
     metric = crs or (network.crs if network is not None else None)
     if metric is None:
         raise AnalysisError("entry points: no metric CRS (pass crs= when there is no network)")
-    if spaces.empty:
-        return conform("entry_point", _empty())
+    return metric
+
+
+def _polygons(spaces: gpd.GeoDataFrame, metric: str) -> gpd.GeoDataFrame:
+    """The space outlines in ``metric``; every one must be a (multi)polygon."""
     polys = spaces.to_crs(metric)
     types = shapely.get_type_id(polys.geometry.values)
     if not np.isin(types, (3, 6)).all():
         raise ValidationError("entry points: the public_space layer holds non-polygon geometries")
-    frames = []
-    if network is not None and not network.edges.empty:
-        edges = network.edges[network.edges["walk"] | network.edges["hostile_vehicle"]]
-        crossings = network_crossings(
-            polys,
-            edges,
-            barriers,
-            tolerance_m=p.tol,
-            probe_m=p.probe,
-            merge_m=p.merge,
-            barrier_tolerance_m=p.barrier_tol,
-        )
-        frames.append(crossings)
-        if frontage:
-            frames.append(
-                frontage_breaches(
-                    polys,
-                    edges,
-                    barriers=barriers,
-                    buildings=buildings,
-                    crossings=crossings,
-                    max_offset_m=p.front_offset,
-                    min_length_m=p.front_length,
-                    tolerance_m=p.tol,
-                    merge_m=p.merge,
-                    max_bollard_gap_m=p.max_gap,
-                )
-            )
+    return polys
+
+
+def _found_entries(
+    polys: gpd.GeoDataFrame,
+    network: StreetNetwork | None,
+    entrances: gpd.GeoDataFrame | None,
+    barriers: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    frontage: bool,
+    p: _Params,
+) -> pd.DataFrame:
+    """Every entry found, network and mapped, before merging (empty frame when none)."""
+    frames = _network_frames(polys, network, barriers, buildings, frontage, p)
     frames.append(_mapped_entries(polys, entrances, barriers, p))
-    found = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True)
-        if any(len(f) for f in frames)
-        else pd.DataFrame()
+    if not any(len(f) for f in frames):
+        return pd.DataFrame()
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
+def _network_frames(
+    polys: gpd.GeoDataFrame,
+    network: StreetNetwork | None,
+    barriers: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    frontage: bool,
+    p: _Params,
+) -> list[pd.DataFrame]:
+    """Network crossings of the outlines and (optionally) frontage breaches."""
+    if network is None or network.edges.empty:
+        return []
+    edges = network.edges[network.edges["walk"] | network.edges["hostile_vehicle"]]
+    crossings = network_crossings(
+        polys,
+        edges,
+        network.barriers,
+        tolerance_m=p.tol,
+        probe_m=p.probe,
+        merge_m=p.merge,
+        barrier_tolerance_m=p.barrier_tol,
     )
-    if found.empty:
-        return conform("entry_point", _empty())
-    entries = _merge_mapped(found, p.merge)
-    return conform("entry_point", _finish(entries, polys, metric, p))
+    frames = [crossings]
+    if frontage:
+        frames.append(
+            frontage_breaches(
+                polys,
+                edges,
+                barriers=barriers,
+                buildings=buildings,
+                crossings=crossings,
+                max_offset_m=p.front_offset,
+                min_length_m=p.front_length,
+                tolerance_m=p.tol,
+                merge_m=p.merge,
+                max_bollard_gap_m=p.max_gap,
+            )
+        )
+    return frames
+
+
+#: :class:`_Params` attribute ← (keyword argument of :func:`entry_points`, reference parameter)
+_OVERRIDES = {
+    "merge": ("merge_m", "entry_merge_m"),
+    "tol": ("tolerance_m", "entry_boundary_tolerance_m"),
+    "probe": ("probe_m", "entry_probe_m"),
+    "barrier_tol": ("barrier_tolerance_m", "entry_barrier_tolerance_m"),
+    "end_ratio": ("street_end_depth_ratio", "street_end_depth_ratio"),
+    "entrance_width": ("entrance_width_m", "min_exit_width_m"),
+    "front_offset": ("frontage_max_offset_m", "frontage_max_offset_m"),
+    "front_length": ("frontage_min_length_m", "frontage_min_length_m"),
+    "max_gap": ("max_bollard_gap_m", "max_bollard_gap_m"),
+}
 
 
 class _Params:
@@ -196,6 +238,16 @@ class _Params:
         self.front_offset = values["front_offset"]
         self.front_length = values["front_length"]
         self.max_gap = values["max_gap"]
+
+    @classmethod
+    def resolve(cls, arguments: Mapping[str, Any]) -> _Params:
+        """The values given among ``arguments`` (by keyword), else the reference ones."""
+        return cls(
+            **{
+                attr: _value(arguments[keyword], reference)
+                for attr, (keyword, reference) in _OVERRIDES.items()
+            }
+        )
 
 
 def _value(given: float | None, name: str) -> float:

@@ -9,19 +9,22 @@ file needs no new graph code.
 The hostile-vehicle network ignores ``oneway`` and ``access`` on purpose (an attacker
 ignores road rules, domain brief §2.1) and is closed only by physical obstacles: barrier
 kinds that stop vehicles (``data/reference/barrier_types.csv``), and rows of bollards or
-planters whose clear gaps are all at most ``max_bollard_gap_m`` across the carriageway.
+planters whose clear gaps are all at most ``max_bollard_gap_m`` across the carriageway
+(within ``bollard_gap_mapping_tolerance_m``). Every closing barrier is kept with its
+position along its edge (:attr:`StreetNetwork.barriers`): an edge is closed *at those
+points*, and the parts of it between them stay drivable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geo_protect.analysis.barriers import apply_barriers, clear_gaps
+from geo_protect.analysis.barriers import apply_barriers, clear_gaps, empty_closures
 from geo_protect.errors import AnalysisError
 from geo_protect.reference import parameter, table
 
@@ -42,20 +45,29 @@ class StreetNetwork:
     edges
         Undirected pieces of ways between nodes: index ``edge`` (int), columns ``u``,
         ``v``, ``street_uid``, ``highway``, ``name``, ``length_m``, ``width_m``,
-        ``width_source``, ``walk``, ``hostile_vehicle``, ``blocked_by``,
-        ``clear_gap_m``, ``speed_kmh``, ``through_road``; LineString geometry drawn
+        ``width_source``, ``walk``, ``hostile_vehicle``, ``blocked_by`` (a summary:
+        the closing barrier nearest ``u``, NA when none), ``clear_gap_m`` (the
+        narrowest bollard row's widest gap), ``speed_kmh``, ``through_road`` (the
+        road *class* is a through-road class; whether a vehicle can arrive at speed is
+        decided on the network by the approach analysis); LineString geometry drawn
         from ``u`` to ``v``.
     crs
         The metric CRS of both frames.
+    barriers
+        Every closing barrier on every edge, one row per (edge, barrier position):
+        ``edge``, ``at_m`` (metres from ``u``), ``barrier_uid``, ``reason``
+        (``solid`` point, ``line`` crossing, ``posts`` row) and ``clear_gap_m`` (rows
+        of posts only), sorted by edge and position.
     """
 
     nodes: gpd.GeoDataFrame
     edges: gpd.GeoDataFrame
     crs: str
+    barriers: pd.DataFrame = field(default_factory=empty_closures)
 
     @property
     def vehicle_edges(self) -> gpd.GeoDataFrame:
-        """Edges a hostile vehicle can drive: vehicle-passable class and not blocked."""
+        """Edges a vehicle can drive end to end: vehicle-passable class, no closing barrier."""
         e = self.edges
         return e[e["hostile_vehicle"] & e["blocked_by"].isna()]
 
@@ -72,19 +84,21 @@ def street_network(
     crs: str,
     lane_width_m: float | None = None,
     max_bollard_gap_m: float | None = None,
+    bollard_gap_tolerance_m: float | None = None,
 ) -> StreetNetwork:
     """Node the street layer into a network and mark physically blocked edges.
 
     Parameters
     ----------
-    streets
+    streets : GeoDataFrame
         The ``street`` layer (WGS84 or any CRS; reprojected to ``crs``).
-    barriers
+    barriers : GeoDataFrame, optional
         The ``barrier`` layer; ``None`` for a network without obstacles.
-    crs
+    crs : str
         Metric CRS to measure in (the city's ``City.crs``).
-    lane_width_m, max_bollard_gap_m
-        Override the reference values (``data/reference/parameters.csv``).
+    lane_width_m, max_bollard_gap_m, bollard_gap_tolerance_m : float, optional
+        Override the reference values ``lane_width_m``, ``max_bollard_gap_m`` and
+        ``bollard_gap_mapping_tolerance_m`` (``data/reference/parameters.csv``).
 
     Returns
     -------
@@ -123,9 +137,12 @@ def street_network(
     _add_attributes(edges, lines, lane_width=lane_width)
     edges["blocked_by"] = pd.Series(pd.NA, index=edges.index, dtype="string")
     edges["clear_gap_m"] = np.nan
+    closures = empty_closures()
     if barriers is not None and not barriers.empty:
-        apply_barriers(edges, barriers.to_crs(crs), max_gap=max_gap)
-    return StreetNetwork(nodes=nodes, edges=edges, crs=crs)
+        closures = apply_barriers(
+            edges, barriers.to_crs(crs), max_gap=max_gap, gap_tolerance=bollard_gap_tolerance_m
+        )
+    return StreetNetwork(nodes=nodes, edges=edges, crs=crs, barriers=closures)
 
 
 def _node(lines: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:

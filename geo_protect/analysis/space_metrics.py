@@ -24,6 +24,19 @@ def worst_per_entry(entries: gpd.GeoDataFrame, approach: pd.DataFrame) -> gpd.Ge
 
     The worst approach of an entry is its fastest (ties: the most energetic); its
     vehicle and required rating go with it.
+
+    Parameters
+    ----------
+    entries : GeoDataFrame
+        The ``entry_point`` layer.
+    approach : DataFrame
+        Vehicle approaches (``entry_uid``, ``speed_kmh``, ``energy_kj``, ``vehicle``,
+        ``required_rating``).
+
+    Returns
+    -------
+    GeoDataFrame
+        A conformed copy of ``entries`` (unchanged when there is no approach).
     """
     out = entries.copy()
     if approach.empty:
@@ -52,16 +65,29 @@ def space_metrics(
 ) -> gpd.GeoDataFrame:
     """The ``space_metric`` layer from spaces (metric CRS) and their entries.
 
+    Parameters
+    ----------
+    spaces : GeoDataFrame
+        The ``public_space`` layer, in a metric CRS.
+    entries : GeoDataFrame
+        Their ``entry_point`` layer, with the worst approaches (:func:`worst_per_entry`).
+    buildings, obstacles : GeoDataFrame, optional
+        Footprints taken off the usable area (see :func:`~geo_protect.analysis.crowd.usable_area`).
+    profile : str
+        Time profile of the headline capacity (all of :data:`PROFILES` are also given).
+    has_streets : bool
+        Whether street data was available (without it, capacity is by density only).
+    exposure_thresholds_kmh : tuple of float, optional
+        Medium and high exposure speeds; the ``risk_map`` reference table's by default.
+    extra_note : str
+        Appended to every space's ``note``.
+
     Returns
     -------
     GeoDataFrame
         One row per space (uid = space uid, representative point, WGS84).
     """
-    if exposure_thresholds_kmh is None:
-        risk = table("risk_map").set_index("name")["value"]
-        low, high = float(risk["exposure_medium_kmh"]), float(risk["exposure_high_kmh"])
-    else:
-        low, high = exposure_thresholds_kmh
+    low, high = _exposure_thresholds(exposure_thresholds_kmh)
     usable = usable_area(spaces, buildings=buildings, obstacles=obstacles)
     exits = entries if has_streets or len(entries) else None
     caps = {p: capacity(spaces, exits, profile=p, usable_area_m2=usable) for p in PROFILES}
@@ -70,12 +96,71 @@ def space_metrics(
         if profile in caps
         else capacity(spaces, exits, profile=profile, usable_area_m2=usable)
     )
+    idx = spaces.index.astype(str)
+    counts = _entry_class_counts(entries, idx)
+    n_entries = counts.sum(axis=1).to_numpy()
+    out = pd.DataFrame(
+        {
+            "name": spaces["name"].to_numpy(),
+            "kind": spaces["kind"].to_numpy(),
+            **_capacity_columns(main, caps),
+            "n_entries": n_entries,
+            "n_pedestrian_only": counts["pedestrian_only"].to_numpy(),
+            "n_vehicle_permeable": counts["vehicle_permeable"].to_numpy(),
+            "n_blocked": counts["blocked"].to_numpy(),
+            **_exposure_columns(entries, idx, low, high),
+            "reference_version": version(),
+            "note": pd.array(_notes(n_entries, has_streets, extra_note), dtype="string"),
+        },
+        index=pd.Index(idx, name="uid"),
+    )
+    points = gpd.GeoSeries(
+        spaces.geometry.representative_point().to_numpy(), crs=spaces.crs, index=out.index
+    )
+    return conform("space_metric", gpd.GeoDataFrame(out, geometry=points.to_crs(WGS84)))
+
+
+def _exposure_thresholds(thresholds_kmh: tuple[float, float] | None) -> tuple[float, float]:
+    """Medium and high exposure speeds: as given, else from the ``risk_map`` table."""
+    if thresholds_kmh is not None:
+        return thresholds_kmh
+    risk = table("risk_map").set_index("name")["value"]
+    return float(risk["exposure_medium_kmh"]), float(risk["exposure_high_kmh"])
+
+
+def _capacity_columns(main: pd.DataFrame, caps: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """The headline capacity of each space and its capacity under every profile."""
+    return {
+        "area_m2": main["area_m2"].to_numpy(),
+        "usable_area_m2": main["usable_area_m2"].to_numpy(),
+        "design_density": main["design_density"].to_numpy(),
+        "capacity_density": main["capacity_density"].to_numpy(),
+        "capacity_egress": main["capacity_egress"].to_numpy(),
+        "capacity_persons": main["capacity_persons"].to_numpy(),
+        "limited_by": main["limited_by"].to_numpy(),
+        "los": main["los"].to_numpy(),
+        "capacity_ordinary": caps["ordinary"]["capacity_persons"].to_numpy(),
+        "capacity_peak": caps["peak"]["capacity_persons"].to_numpy(),
+        "capacity_event": caps["event"]["capacity_persons"].to_numpy(),
+    }
+
+
+def _entry_class_counts(entries: gpd.GeoDataFrame, idx: pd.Index) -> pd.DataFrame:
+    """Per space (``idx``): its number of entries of each ``entry_class``."""
     uid = entries["space_uid"].astype(str)
     cls = entries["entry_class"].astype(str)
-    counts = pd.crosstab(uid, cls).reindex(spaces.index.astype(str)).fillna(0).astype(int)
+    counts = pd.crosstab(uid, cls).reindex(idx).fillna(0).astype(int)
     for c in ("pedestrian_only", "vehicle_permeable", "blocked"):
         if c not in counts:
             counts[c] = 0
+    return counts
+
+
+def _exposure_columns(
+    entries: gpd.GeoDataFrame, idx: pd.Index, low: float, high: float
+) -> dict[str, np.ndarray]:
+    """Per space: its fastest approach (speed, vehicle, entry, rating), entries over each limit."""
+    uid = entries["space_uid"].astype(str)
     speed = entries["worst_speed_kmh"].astype(float)
     over = (
         pd.DataFrame({"low": speed > low, "high": speed > high, "space": uid})
@@ -84,47 +169,24 @@ def space_metrics(
     )
     ranked = entries.assign(_s=speed).sort_values("_s", ascending=False, na_position="last")
     ranked = ranked[ranked["_s"].notna()].drop_duplicates("space_uid").set_index("space_uid")
-    idx = spaces.index.astype(str)
-    n_entries = counts.sum(axis=1).to_numpy()
+    return {
+        "worst_speed_kmh": ranked["_s"].reindex(idx).to_numpy(dtype=float),
+        "worst_vehicle": ranked["worst_vehicle"].reindex(idx).to_numpy(),
+        "worst_entry_uid": _worst_uid(entries, speed, idx),
+        "n_entries_over_30": over["low"].reindex(idx).fillna(0).astype(int).to_numpy(),
+        "n_entries_over_48": over["high"].reindex(idx).fillna(0).astype(int).to_numpy(),
+        "required_rating": ranked["required_rating"].reindex(idx).to_numpy(),
+    }
+
+
+def _notes(n_entries: np.ndarray, has_streets: bool, extra_note: str) -> np.ndarray:
+    """Per space: why its capacity is by density only, if it is, and ``extra_note``."""
     note = np.where(n_entries == 0, _NO_ENTRIES, "")
     if not has_streets:
-        note = np.full(len(spaces), _NO_STREETS, dtype=object)
+        note = np.full(len(n_entries), _NO_STREETS, dtype=object)
     if extra_note:
         note = np.array([f"{n}; {extra_note}" if n else extra_note for n in note], dtype=object)
-    out = pd.DataFrame(
-        {
-            "name": spaces["name"].to_numpy(),
-            "kind": spaces["kind"].to_numpy(),
-            "area_m2": main["area_m2"].to_numpy(),
-            "usable_area_m2": main["usable_area_m2"].to_numpy(),
-            "design_density": main["design_density"].to_numpy(),
-            "capacity_density": main["capacity_density"].to_numpy(),
-            "capacity_egress": main["capacity_egress"].to_numpy(),
-            "capacity_persons": main["capacity_persons"].to_numpy(),
-            "limited_by": main["limited_by"].to_numpy(),
-            "los": main["los"].to_numpy(),
-            "capacity_ordinary": caps["ordinary"]["capacity_persons"].to_numpy(),
-            "capacity_peak": caps["peak"]["capacity_persons"].to_numpy(),
-            "capacity_event": caps["event"]["capacity_persons"].to_numpy(),
-            "n_entries": n_entries,
-            "n_pedestrian_only": counts["pedestrian_only"].to_numpy(),
-            "n_vehicle_permeable": counts["vehicle_permeable"].to_numpy(),
-            "n_blocked": counts["blocked"].to_numpy(),
-            "worst_speed_kmh": ranked["_s"].reindex(idx).to_numpy(dtype=float),
-            "worst_vehicle": ranked["worst_vehicle"].reindex(idx).to_numpy(),
-            "worst_entry_uid": _worst_uid(entries, speed, idx),
-            "n_entries_over_30": over["low"].reindex(idx).fillna(0).astype(int).to_numpy(),
-            "n_entries_over_48": over["high"].reindex(idx).fillna(0).astype(int).to_numpy(),
-            "required_rating": ranked["required_rating"].reindex(idx).to_numpy(),
-            "reference_version": version(),
-            "note": pd.array(note, dtype="string"),
-        },
-        index=pd.Index(idx, name="uid"),
-    )
-    points = gpd.GeoSeries(
-        spaces.geometry.representative_point().to_numpy(), crs=spaces.crs, index=out.index
-    )
-    return conform("space_metric", gpd.GeoDataFrame(out, geometry=points.to_crs(WGS84)))
+    return note
 
 
 def _worst_uid(entries: gpd.GeoDataFrame, speed: pd.Series, idx: pd.Index) -> np.ndarray:

@@ -16,19 +16,32 @@ Model (flat ground: no elevation data is used, gradients are taken as zero)
 * A U-turn (back along the same edge) is allowed, on a circle of diameter ``w``.
 * A bend or turn tighter than the class's turning radius cannot be driven in one sweep:
   the vehicle stops and manoeuvres, so it leaves the bend at rest.
-* The vehicle may start anywhere at rest; on ``through_road`` edges it may start at the
-  road's speed × ``road_speed_factor`` (brief §2.2 step 4).
-* Edges closed by a barrier (``blocked_by``) are never driven through; an entry on one
-  is reached along it from its outer end (the entry-point contract puts the barrier
-  beyond a vehicle-permeable entry).
+* The vehicle may start anywhere at rest. On an edge of a through-road class it may
+  start at the road's speed × ``road_speed_factor`` (brief §2.2 step 4) only where a
+  vehicle can actually arrive at that speed: the connected through-road pieces the
+  edge belongs to (barriers cut them) must be at least as long as the run-up
+  ``v0²/(2a)`` this class needs to reach ``v0`` from rest. A dead-end stub of a
+  primary road off nothing gets no flying start; the same stub at the end of a long
+  through route does. (The study-area boundary was not used: registers and clips
+  have no meaningful one.) No new threshold: the length follows from ``v0`` and ``a``.
+* The vehicle network is cut into *pieces* (:mod:`.pieces`) at every closing barrier
+  of ``StreetNetwork.barriers`` (the two sides of a cut are separate dead ends: no
+  walk drives through any barrier, wherever it stands on the edge) and at every point
+  where an edge meets the outline of a target's space (straight on, no turn there).
+  An entry on a closed edge is reached over the barrier-free part between it and the
+  nearest barrier on the approach side.
 * The speed at an entry is the speed crossing the outline: a bend exactly there does
   not slow it (the vehicle need not turn to hit a barrier on the line).
 
 Why the search finds the maximum over all approach paths
 --------------------------------------------------------
-Work with ``E = v²``. Driving a segment of length ``s`` maps ``E ↦ min(T, E + 2·a·s)``
+Work with ``E = v²`` on the graph of directed *pieces* (a cut at an outline is a node
+with the single turn "straight on", cap ``T``; a cut at a barrier is a dead end). Every
+walk on the street network that does not pass a barrier is a walk on this graph and
+conversely, with the same speeds, so the argument below, made for directed edges,
+holds for pieces. Driving a segment of length ``s`` maps ``E ↦ min(T, E + 2·a·s)``
 and a bend maps ``E ↦ min(C, E)`` (``T`` the top speed², ``C = μ·g·R``). Such maps
-compose into the same form, so a whole directed edge is ``E_out = min(K, E_in + 2·a·L)``
+compose into the same form, so a whole directed piece is ``E_out = min(K, E_in + 2·a·L)``
 (``L`` its length, ``K`` the tightest of its bends and of the top speed, each relaxed by
 the run-up left after it), and a turn is ``min(C_turn, ·)``. All these maps are
 monotone non-decreasing. The best entry speed of directed edge ``d`` over *every* walk
@@ -53,15 +66,21 @@ is the run-up ``run_up_m``.
 
 One search per vehicle class serves every target. A target whose worst-case walk runs
 through its own space (it would have entered the space by another entry first) is
-redone with that space's edges removed; that restricted search is warm-started from the
-global labels whose walks avoid the space (they are already optimal), so only the
-labels that depended on the space are recomputed.
+redone with that space's pieces removed. Because pieces are cut at the outline, each
+lies wholly inside or outside the space, and exactly the pieces inside (middle point
+in the space) are removed: the restricted search is the same fixed point on the graph
+of the walks that stay outside the space, hence the exact maximum over those walks.
+It is warm-started from the global labels whose walks avoid the space (they are
+already optimal: no restricted walk beats the unrestricted maximum), so only the labels
+that depended on the space are recomputed.
 
 The class-independent geometry (turn radii, edge simplification, bends and turns of the
 directed-edge graph, drawing the traced paths) is in :mod:`geo_protect.analysis.approach.geometry`.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -75,10 +94,15 @@ from geo_protect.analysis.approach.geometry import (
     FloatArray,
     IntArray,
     _entry_points,
+    _Graph,
+    _outlines,
     _prepare,
     _space_edges,
+    _SpaceEdges,
+    _target_spaces,
     turn_radius,
 )
+from geo_protect.analysis.approach.pieces import _locate
 from geo_protect.analysis.approach.search import _solve, _vehicle_on
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.analysis.vehicles import (
@@ -120,28 +144,28 @@ def approach_speeds(
 
     Parameters
     ----------
-    network
+    network : StreetNetwork
         The street network. Vehicles drive :attr:`StreetNetwork.vehicle_edges`; an edge
         of a vehicle-passable class closed by a barrier is not driven through, but a
         target on it is reached along it from its outer end (by the entry-point contract
         the barrier lies beyond a vehicle-permeable entry, else the entry is blocked).
-    targets
+    targets : DataFrame
         One row per vehicle-permeable entry point, index = entry uid, columns
         ``space_uid``, ``edge`` (id in ``network.edges``), ``at_m`` (distance along that
         edge from its ``u`` end where the space boundary is crossed), ``towards``
         (``"u"`` or ``"v"``, the end the vehicle drives towards when entering) and
         ``impact_angle_deg`` (copied through).
-    spaces
+    spaces : GeoDataFrame, optional
         Public spaces (index = space uid, any CRS); when given, an approach to an entry
         never runs through that entry's own space.
-    vehicles
+    vehicles : DataFrame, optional
         Vehicle-class table indexed by code with ``rating_class``, ``test_mass_kg``,
         ``acceleration_ms2``, ``top_speed_kmh``, ``turning_radius_m`` (default:
         :func:`~geo_protect.analysis.vehicles.vehicle_classes`).
-    friction, gravity, road_speed_factor, safety_factor
+    friction, gravity, road_speed_factor, safety_factor : float, optional
         Override ``hvm_friction`` (μ), ``gravity_ms2``, ``hvm_road_speed_factor`` and
         ``hvm_safety_factor`` of ``data/reference/parameters.csv``.
-    default_width_m
+    default_width_m : float, optional
         Width of edges without one (default ``lane_width_m``).
 
     Returns
@@ -158,34 +182,77 @@ def approach_speeds(
         ``at_m`` outside its edge or a ``towards`` other than u/v, or if the vehicle
         table is incomplete.
     """
-    mu = parameter("hvm_friction") if friction is None else friction
-    g = parameter("gravity_ms2") if gravity is None else gravity
-    factor = parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor
-    sf = parameter("hvm_safety_factor") if safety_factor is None else safety_factor
-    width0 = parameter("lane_width_m") if default_width_m is None else default_width_m
+    model = _Model.resolve(friction, gravity, road_speed_factor, safety_factor, default_width_m)
     fleet = vehicle_classes() if vehicles is None else vehicles
     _check_vehicles(fleet)
     edge_of, pos_of = _check_targets(network, targets)
     if targets.empty:
         return empty_layer("approach")
 
-    graph = _prepare(network, road_speed_factor=factor, default_width_m=width0)
-    # each target on the directed edge it is driven along, and its distance from that edge's tail
-    loc = graph.edge_index.get_indexer(edge_of)
-    drivable = loc >= 0
-    towards_v = targets["towards"].to_numpy(dtype=object) == "v"
-    tgt_dedge = np.where(drivable, 2 * loc + (~towards_v), -1).astype(np.int64)
-    lengths_all = network.edges.loc[edge_of, "length_m"].to_numpy(dtype=float)
-    tgt_x = np.where(towards_v, pos_of, lengths_all - pos_of)
-    space_edges = _space_edges(graph, spaces, targets, network.crs)
-
-    method = (
-        f"VDA flat ground (no gradients); mu={mu:g}, g={g:g}, road start x{factor:g}, "
-        f"SF={sf:g}; reference {reference_version()}"
+    found = _target_spaces(spaces, targets, network.crs)
+    graph = _prepare(
+        network,
+        road_speed_factor=model.road_factor,
+        default_width_m=model.default_width,
+        outlines=_outlines(found),
     )
+    tgt_dedge, tgt_x = _target_pieces(graph, targets, edge_of, pos_of)
+    space_edges = _space_edges(graph, found)
+    frames = _class_frames(graph, targets, fleet, model, tgt_dedge, tgt_x, space_edges)
+    return _layer(network, frames, edge_of, pos_of, len(fleet))
+
+
+class _Model(NamedTuple):
+    """The model constants of one run: reference values unless overridden."""
+
+    friction: float
+    gravity: float
+    road_factor: float
+    safety_factor: float
+    default_width: float
+
+    @classmethod
+    def resolve(
+        cls,
+        friction: float | None,
+        gravity: float | None,
+        road_speed_factor: float | None,
+        safety_factor: float | None,
+        default_width_m: float | None,
+    ) -> _Model:
+        """The given values, else ``hvm_friction``, ``gravity_ms2``,
+        ``hvm_road_speed_factor``, ``hvm_safety_factor`` and ``lane_width_m``."""
+        return cls(
+            parameter("hvm_friction") if friction is None else friction,
+            parameter("gravity_ms2") if gravity is None else gravity,
+            parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor,
+            parameter("hvm_safety_factor") if safety_factor is None else safety_factor,
+            parameter("lane_width_m") if default_width_m is None else default_width_m,
+        )
+
+    def method(self) -> str:
+        """The ``method`` column: the model, its constants and the reference version."""
+        return (
+            f"VDA flat ground (no gradients); mu={self.friction:g}, g={self.gravity:g}, "
+            f"road start x{self.road_factor:g}, SF={self.safety_factor:g}; "
+            f"reference {reference_version()}"
+        )
+
+
+def _class_frames(
+    graph: _Graph,
+    targets: pd.DataFrame,
+    fleet: pd.DataFrame,
+    model: _Model,
+    tgt_dedge: IntArray,
+    tgt_x: FloatArray,
+    space_edges: _SpaceEdges | None,
+) -> list[pd.DataFrame]:
+    """The worst-case approach of every target by each vehicle class of ``fleet``."""
+    method = model.method()
     frames = []
     for code, row in fleet.iterrows():
-        klass = _vehicle_on(graph, row, friction=mu, gravity=g)
+        klass = _vehicle_on(graph, row, friction=model.friction, gravity=model.gravity)
         speed_e, start_e, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
         speed = np.sqrt(speed_e) * _KMH
         frames.append(
@@ -198,15 +265,41 @@ def approach_speeds(
                 run_up,
                 lines,
                 fleet,
-                safety_factor=sf,
+                safety_factor=model.safety_factor,
                 method=method,
             )
         )
+    return frames
+
+
+def _target_pieces(
+    graph: _Graph, targets: pd.DataFrame, edge_of: IntArray, pos_of: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Each target's directed piece (the one it is driven along, -1 off the vehicle
+    network) and its distance from that piece's tail."""
+    loc = graph.edge_index.get_indexer(edge_of)
+    drivable = loc >= 0
+    towards_v = targets["towards"].to_numpy(dtype=object) == "v"
+    tgt_dedge = np.full(len(loc), -1, dtype=np.int64)
+    tgt_x = np.zeros(len(loc))
+    d, x = _locate(graph.pieces, loc[drivable], towards_v[drivable], pos_of[drivable])
+    tgt_dedge[drivable], tgt_x[drivable] = d, x
+    return tgt_dedge, tgt_x
+
+
+def _layer(
+    network: StreetNetwork,
+    frames: list[pd.DataFrame],
+    edge_of: IntArray,
+    pos_of: FloatArray,
+    n_classes: int,
+) -> gpd.GeoDataFrame:
+    """The ``approach`` layer from the per-class frames (lines drawn, WGS84)."""
     out = pd.concat(frames)
     lines = out.pop("_line").to_numpy(copy=True)
     missing = pd.isna(lines)
     if missing.any():  # entries off the vehicle network: a zero-length line at the entry
-        pts = np.tile(_entry_points(network, edge_of, pos_of), len(fleet))[missing]
+        pts = np.tile(_entry_points(network, edge_of, pos_of), n_classes)[missing]
         xy = np.repeat(shapely.get_coordinates(pts), 2, axis=0)
         lines[missing] = shapely.linestrings(xy, indices=np.repeat(np.arange(len(pts)), 2))
     geometry = gpd.GeoSeries(lines, index=out.index, crs=network.crs)

@@ -3,11 +3,12 @@
 Everything the search needs from the street geometry, independent of the vehicle class:
 
 * :func:`turn_radius`, the radius of the fastest arc through a bend of width ``w``;
-* ``_prepare``: the directed-edge graph of the vehicle network, with edge geometry
-  simplified to within ``w/2`` (Douglas-Peucker), the bends (interior vertices of the
-  simplified edges) and the turns between directed edges at each node, U-turns
-  included, each with its turn radius;
-* ``_space_edges``: which vehicle edges run inside which public space;
+* ``_prepare``: the directed-piece graph of the vehicle network (edges cut at barriers
+  and at the targets' outlines, :mod:`.pieces`), with edge geometry simplified to
+  within ``w/2`` (Douglas-Peucker), the bends (interior vertices of the simplified
+  edges) and the turns between directed pieces at each node, U-turns included, each
+  with its turn radius;
+* ``_space_edges``: which vehicle pieces lie inside which public space;
 * ``_Paths`` and ``_draw``: traced approaches as pieces of directed edges, trimmed to
   their run-up and drawn as one LineString per target.
 
@@ -25,14 +26,21 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from geo_protect.analysis.approach.pieces import (
+    END_OUTLINE,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    _cut,
+    _locate,
+    _Pieces,
+    _through_length,
+)
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.errors import AnalysisError
 
-__all__ = ["turn_radius"]
+__all__ = ["BoolArray", "FloatArray", "IntArray", "turn_radius"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 _KMH = 3.6  # m/s -> km/h (unit conversion)
 _EPS_M = 1e-9  # numerical tolerance on lengths (m)
@@ -94,30 +102,55 @@ def _angle(a: FloatArray, b: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class _Graph:
-    """The directed-edge graph of the vehicle network (directed edge ``2i``: u→v, ``2i+1``: v→u)."""
+    """The directed-piece graph of the vehicle network.
+
+    Vehicle edges are cut into pieces at barriers and target outlines
+    (:mod:`.pieces`); directed piece ``2p`` runs u→v along piece ``p``, ``2p+1`` back.
+    """
 
     edge_index: pd.Index  # network edge id of undirected vehicle edge i
-    transit: BoolArray  # per directed edge: not closed by a barrier (may be driven through)
+    pieces: _Pieces  # undirected pieces (edge i, lo, hi, nodes)
+    transit: BoolArray  # per directed piece: may be driven through (the search's mask)
     geoms: npt.NDArray[np.object_]  # original LineString of edge i, drawn u→v
-    length: FloatArray  # per directed edge
-    start_e: (
-        FloatArray  # per directed edge: v² the vehicle may start with, before the top-speed cap
-    )
-    bend_dedge: IntArray  # per bend (sorted by directed edge)
-    bend_pos: FloatArray  # distance of the bend from the directed edge's tail
+    edge_length: FloatArray  # per undirected edge i
+    length: FloatArray  # per directed piece
+    start_e: FloatArray  # per directed piece: v² of a flying start (through-road), before caps
+    through_m: FloatArray  # per directed piece: length of its connected through-road pieces
+    bend_dedge: IntArray  # per bend (sorted by directed piece)
+    bend_pos: FloatArray  # distance of the bend from the directed piece's tail
     bend_radius: FloatArray
-    bend_start: IntArray  # CSR offsets of the bends of each directed edge (len 2n + 1)
+    bend_start: IntArray  # CSR offsets of the bends of each directed piece (len 2p + 1)
     turn_pred: IntArray  # per turn (sorted by pred)
     turn_succ: IntArray
     turn_radius: FloatArray
-    turn_start: IntArray  # CSR offsets of the turns out of each directed edge (len 2n + 1)
+    turn_start: IntArray  # CSR offsets of the turns out of each directed piece (len 2p + 1)
     xy: FloatArray  # vertices of the original geometries, edge after edge
     xy_start: IntArray  # CSR offsets of the vertices of each undirected edge (len n + 1)
     xy_at: FloatArray  # distance of each vertex from its edge's u end
 
 
-def _prepare(network: StreetNetwork, *, road_speed_factor: float, default_width_m: float) -> _Graph:
-    """Directed edges, bends and turns of the vehicle network (class independent)."""
+@dataclass(frozen=True)
+class _Simple:
+    """Simplified edge geometry: vertices, owner edge and each edge's first/last vertex."""
+
+    xy: FloatArray
+    own: IntArray
+    first: IntArray
+    last: IntArray
+
+
+def _prepare(
+    network: StreetNetwork,
+    *,
+    road_speed_factor: float,
+    default_width_m: float,
+    outlines: npt.NDArray[np.object_] | None = None,
+) -> _Graph:
+    """Directed pieces, bends and turns of the vehicle network (class independent).
+
+    ``outlines`` (boundaries of the targets' spaces, metric) cut the edges where they
+    meet them, as do the network's closing barriers.
+    """
     ve = network.edges[network.edges["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)]
     if ve.empty:
         raise AnalysisError("approach_speeds: the network has no edge a vehicle can drive")
@@ -126,8 +159,56 @@ def _prepare(network: StreetNetwork, *, road_speed_factor: float, default_width_
     width = ve["width_m"].to_numpy(dtype=float, na_value=np.nan)
     width = np.where(np.isfinite(width) & (width > 0), width, default_width_m)
     length = shapely.length(geoms)
+    closures = network.barriers
+    b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
+    on = b_edge >= 0
+    pieces = _cut(
+        geoms,
+        length,
+        ve["u"].to_numpy(dtype=np.int64),
+        ve["v"].to_numpy(dtype=np.int64),
+        b_edge[on].astype(np.int64),
+        closures["at_m"].to_numpy(dtype=float)[on],
+        outlines,
+    )
+    simple = _simplify(geoms, width)
+    bend = _bends(geoms, simple, width, length, pieces)
+    turn = _turns(simple, width, pieces)
+    gxy, gown = shapely.get_coordinates(geoms, return_index=True)
+    step = np.r_[0.0, np.hypot(*np.diff(gxy, axis=0).T)]
+    step[np.searchsorted(gown, np.arange(n))] = 0.0
+    run = np.cumsum(step)
+    gat = run - run[np.searchsorted(gown, np.arange(n))][gown]
+    through = ve["through_road"].to_numpy(dtype=bool, na_value=False)
+    road = ve["speed_kmh"].to_numpy(dtype=float, na_value=0.0)[pieces.edge]
+    start_v = np.where(through[pieces.edge], road * road_speed_factor / _KMH, 0.0)
+    n_pieces = len(pieces.edge)
+    return _Graph(
+        edge_index=pd.Index(ve.index),
+        pieces=pieces,
+        transit=np.ones(2 * n_pieces, dtype=bool),
+        geoms=geoms,
+        edge_length=length,
+        length=np.repeat(pieces.hi - pieces.lo, 2),
+        start_e=np.repeat(start_v**2, 2),
+        through_m=np.repeat(_through_length(pieces, through), 2),
+        bend_dedge=bend[0],
+        bend_pos=bend[1],
+        bend_radius=bend[2],
+        bend_start=np.searchsorted(bend[0], np.arange(2 * n_pieces + 1)).astype(np.int64),
+        turn_pred=turn[0],
+        turn_succ=turn[1],
+        turn_radius=turn[2],
+        turn_start=np.searchsorted(turn[0], np.arange(2 * n_pieces + 1)).astype(np.int64),
+        xy=gxy,
+        xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
+        xy_at=gat,
+    )
 
-    # simplified geometry, for headings and bends only (lengths stay those of the original)
+
+def _simplify(geoms: npt.NDArray[np.object_], width: FloatArray) -> _Simple:
+    """Edge geometry simplified to within ``w/2``, for headings and bends only."""
+    n = len(geoms)
     simple = shapely.simplify(geoms, width / 2, preserve_topology=False)
     sxy, sown = shapely.get_coordinates(simple, return_index=True)
     seg_ok = np.ones(n, dtype=bool)
@@ -136,90 +217,90 @@ def _prepare(network: StreetNetwork, *, road_speed_factor: float, default_width_
     seg_ok[sown[1:][zero]] = False
     simple = np.where(seg_ok & (shapely.get_num_coordinates(simple) >= 2), simple, geoms)
     sxy, sown = shapely.get_coordinates(simple, return_index=True)
-    first = np.searchsorted(sown, np.arange(n))
-    last = np.searchsorted(sown, np.arange(n), side="right") - 1
+    first = np.searchsorted(sown, np.arange(n)).astype(np.int64)
+    last = (np.searchsorted(sown, np.arange(n), side="right") - 1).astype(np.int64)
+    return _Simple(xy=sxy, own=sown.astype(np.int64), first=first, last=last)
 
-    # bends: interior vertices of the simplified geometry
+
+def _bends(
+    geoms: npt.NDArray[np.object_],
+    simple: _Simple,
+    width: FloatArray,
+    length: FloatArray,
+    pieces: _Pieces,
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Bends (interior vertices of the simplified edges) on the directed pieces.
+
+    A bend at a cut belongs to the piece that ends there in the direction of travel:
+    it caps the speed driving on, not at a target at the cut.
+    """
+    sxy = simple.xy
     interior = np.ones(len(sxy), dtype=bool)
-    interior[first] = False
-    interior[last] = False
+    interior[simple.first] = False
+    interior[simple.last] = False
     k = np.flatnonzero(interior)
+    owner = simple.own[k]
     vin = sxy[k] - sxy[k - 1]
     vout = sxy[k + 1] - sxy[k]
-    bend_delta = _angle(vin, vout)
     lin, lout = np.hypot(*vin.T), np.hypot(*vout.T)
-    owner = sown[k]
-    bend_r = turn_radius(bend_delta, width[owner], np.minimum(lin, lout) / 2)
+    bend_r = turn_radius(_angle(vin, vout), width[owner], np.minimum(lin, lout) / 2)
     pos = shapely.line_locate_point(geoms[owner], shapely.points(sxy[k]))
     keep = np.isfinite(bend_r)
     owner, pos, bend_r = owner[keep], pos[keep], bend_r[keep]
-    b_dedge = np.r_[2 * owner, 2 * owner + 1]
-    b_pos = np.r_[pos, length[owner] - pos]
+    fwd, x_fwd = _locate(pieces, owner, np.ones(len(owner), dtype=bool), pos)
+    rev, x_rev = _locate(pieces, owner, np.zeros(len(owner), dtype=bool), pos)
+    b_dedge = np.r_[fwd, rev]
+    b_pos = np.r_[x_fwd, x_rev]
     b_r = np.r_[bend_r, bend_r]
     order = np.argsort(b_dedge, kind="stable")
-    b_dedge, b_pos, b_r = b_dedge[order], b_pos[order], b_r[order]
-    bend_start = np.searchsorted(b_dedge, np.arange(2 * n + 1)).astype(np.int64)
+    return b_dedge[order], b_pos[order], b_r[order]
 
-    # turns between directed edges at each node (U-turns included)
-    u = ve["u"].to_numpy(dtype=np.int64)
-    v = ve["v"].to_numpy(dtype=np.int64)
-    dedge = np.arange(2 * n)
-    tail = np.where(dedge % 2 == 0, u[dedge // 2], v[dedge // 2])
-    head = np.where(dedge % 2 == 0, v[dedge // 2], u[dedge // 2])
-    # heading leaving the tail and arriving at the head, and the adjacent segment lengths
+
+def _turns(
+    simple: _Simple, width: FloatArray, pieces: _Pieces
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Turns between directed pieces at each node, sorted by predecessor.
+
+    At a network node: every pair, U-turns included, with its turn radius. At an
+    outline cut: straight on only (no bend there: the way runs on). At a barrier: the
+    U-turn of a dead end only.
+    """
+    sxy, first, last = simple.xy, simple.first, simple.last
+    m = len(pieces.edge)
+    dp = np.arange(2 * m)
+    p, odd = dp // 2, dp % 2 == 1
+    tail = np.where(odd, pieces.head[p], pieces.tail[p])
+    head = np.where(odd, pieces.tail[p], pieces.head[p])
+    head_kind = np.where(odd, pieces.tail_kind[p], pieces.head_kind[p])
+    e = pieces.edge[p]
     fwd_first = sxy[first + 1] - sxy[first]
     fwd_last = sxy[last] - sxy[last - 1]
-    h_out = np.empty((2 * n, 2))
-    h_in = np.empty((2 * n, 2))
-    h_out[0::2], h_out[1::2] = fwd_first, -fwd_last
-    h_in[0::2], h_in[1::2] = fwd_last, -fwd_first
+    # heading leaving the tail and arriving at the head (at cuts: unused, see below)
+    h_out = np.where(odd[:, None], -fwd_last[e], fwd_first[e])
+    h_in = np.where(odd[:, None], -fwd_first[e], fwd_last[e])
     seg_out = np.hypot(*h_out.T)
     seg_in = np.hypot(*h_in.T)
     pairs = pd.merge(
-        pd.DataFrame({"node": head, "pred": dedge}),
-        pd.DataFrame({"node": tail, "succ": dedge}),
+        pd.DataFrame({"node": head, "pred": dp}),
+        pd.DataFrame({"node": tail, "succ": dp}),
         on="node",
     )
     pred = pairs["pred"].to_numpy(dtype=np.int64)
     succ = pairs["succ"].to_numpy(dtype=np.int64)
-    delta = _angle(h_in[pred], h_out[succ])
     uturn = (pred ^ 1) == succ
+    at_outline = head_kind[pred] == END_OUTLINE
+    keep = ~(at_outline & uturn)
+    pred, succ, uturn, at_outline = pred[keep], succ[keep], uturn[keep], at_outline[keep]
+    delta = _angle(h_in[pred], h_out[succ])
     delta[uturn] = np.pi
     t_r = turn_radius(
         delta,
-        (width[pred // 2] + width[succ // 2]) / 2,
+        (width[pieces.edge[pred // 2]] + width[pieces.edge[succ // 2]]) / 2,
         np.minimum(seg_in[pred], seg_out[succ]) / 2,
     )
+    t_r[at_outline] = np.inf
     order = np.lexsort((succ, pred))
-    pred, succ, t_r = pred[order], succ[order], t_r[order]
-    turn_start = np.searchsorted(pred, np.arange(2 * n + 1)).astype(np.int64)
-
-    gxy, gown = shapely.get_coordinates(geoms, return_index=True)
-    step = np.r_[0.0, np.hypot(*np.diff(gxy, axis=0).T)]
-    step[np.searchsorted(gown, np.arange(n))] = 0.0
-    run = np.cumsum(step)
-    gat = run - run[np.searchsorted(gown, np.arange(n))][gown]
-    through = np.repeat(ve["through_road"].to_numpy(dtype=bool, na_value=False), 2)
-    road = np.repeat(ve["speed_kmh"].to_numpy(dtype=float, na_value=0.0), 2)
-    start_v = np.where(through, road * road_speed_factor / _KMH, 0.0)
-    return _Graph(
-        edge_index=pd.Index(ve.index),
-        transit=np.repeat(ve["blocked_by"].isna().to_numpy(dtype=bool), 2),
-        geoms=geoms,
-        length=np.repeat(length, 2),
-        start_e=start_v**2,
-        bend_dedge=b_dedge,
-        bend_pos=b_pos,
-        bend_radius=b_r,
-        bend_start=bend_start,
-        turn_pred=pred,
-        turn_succ=succ,
-        turn_radius=t_r,
-        turn_start=turn_start,
-        xy=gxy,
-        xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
-        xy_at=gat,
-    )
+    return pred[order], succ[order], t_r[order]
 
 
 def _ranges(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
@@ -232,27 +313,56 @@ def _ranges(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
 
 @dataclass(frozen=True)
 class _SpaceEdges:
-    """Which vehicle edges run inside which space (for the own-space exclusion)."""
+    """Which vehicle pieces lie inside which space (for the own-space exclusion)."""
 
     target_space: IntArray  # per target: position of its space, -1 if none
-    keys: IntArray  # sorted ``space * n_edges + edge`` of the edges whose interior meets a space's
+    keys: IntArray  # sorted ``space * n_pieces + piece`` of the pieces inside a space
 
 
-def _space_edges(
-    graph: _Graph, spaces: gpd.GeoDataFrame | None, targets: pd.DataFrame, crs: str
-) -> _SpaceEdges | None:
+def _target_spaces(
+    spaces: gpd.GeoDataFrame | None, targets: pd.DataFrame, crs: str
+) -> tuple[IntArray, npt.NDArray[np.object_]] | None:
+    """Per target the position of its space in ``spaces`` (-1 if none), and the metric
+    polygons of all spaces (``None`` without spaces)."""
     if spaces is None or spaces.empty:
         return None
     if spaces.crs is None:
         raise AnalysisError("approach_speeds: the spaces frame has no CRS")
     metric = spaces.to_crs(crs)
     target_space = pd.Index(metric.index).get_indexer(targets["space_uid"].to_numpy(dtype=object))
+    return target_space.astype(np.int64), metric.geometry.to_numpy()
+
+
+def _outlines(found: tuple[IntArray, npt.NDArray[np.object_]] | None) -> npt.NDArray[np.object_]:
+    """Boundaries of the targets' spaces (where the pieces are cut)."""
+    if found is None:
+        return np.zeros(0, dtype=object)
+    target_space, polys = found
     wanted = np.unique(target_space[target_space >= 0])
-    polys = metric.geometry.to_numpy()[wanted]
-    s_i, e_i = shapely.STRtree(graph.geoms).query(polys, predicate="intersects")
-    inside = shapely.relate_pattern(graph.geoms[e_i], polys[s_i], "T********")
-    keys = np.unique(wanted[s_i[inside]].astype(np.int64) * len(graph.geoms) + e_i[inside])
-    return _SpaceEdges(target_space=target_space.astype(np.int64), keys=keys)
+    return np.asarray(shapely.boundary(polys[wanted]), dtype=object)
+
+
+def _piece_midpoints(graph: _Graph) -> npt.NDArray[np.object_]:
+    """The middle point of every undirected piece."""
+    p = graph.pieces
+    return np.asarray(
+        shapely.line_interpolate_point(graph.geoms[p.edge], (p.lo + p.hi) / 2), dtype=object
+    )
+
+
+def _space_edges(
+    graph: _Graph, found: tuple[IntArray, npt.NDArray[np.object_]] | None
+) -> _SpaceEdges | None:
+    """Pieces inside each target's space: exactly those whose middle is inside it (the
+    pieces are cut at the outlines, so each is wholly inside or outside)."""
+    if found is None:
+        return None
+    target_space, polys = found
+    wanted = np.unique(target_space[target_space >= 0])
+    s_i, p_i = shapely.STRtree(_piece_midpoints(graph)).query(polys[wanted], predicate="contains")
+    n_pieces = len(graph.pieces.edge)
+    keys = np.unique(wanted[s_i].astype(np.int64) * n_pieces + p_i)
+    return _SpaceEdges(target_space=target_space, keys=keys)
 
 
 @dataclass
@@ -297,11 +407,12 @@ def _concat(parts: list[_Paths]) -> _Paths:
 
 def _draw(graph: _Graph, paths: _Paths) -> tuple[IntArray, npt.NDArray[np.object_]]:
     """One LineString per target, from the start of its run-up to the entry."""
-    edge = paths.dedge // 2
+    piece = paths.dedge // 2
+    edge = graph.pieces.edge[piece]
     odd = paths.dedge % 2 == 1
-    length = graph.length[paths.dedge]
-    a_fwd = np.where(odd, length - paths.lo, paths.lo)  # travel start, from the u end
-    b_fwd = np.where(odd, length - paths.hi, paths.hi)  # travel end
+    lo_p, hi_p = graph.pieces.lo[piece], graph.pieces.hi[piece]
+    a_fwd = np.where(odd, hi_p - paths.lo, lo_p + paths.lo)  # travel start, from the u end
+    b_fwd = np.where(odd, hi_p - paths.hi, lo_p + paths.hi)  # travel end
     ends = shapely.get_coordinates(
         shapely.line_interpolate_point(graph.geoms[np.r_[edge, edge]], np.r_[a_fwd, b_fwd])
     )

@@ -45,6 +45,10 @@ class _Class:
 def _vehicle_on(graph: _Graph, row: pd.Series, *, friction: float, gravity: float) -> _Class:
     accel = float(row["acceleration_ms2"])
     top_e = (float(row["top_speed_kmh"]) / _KMH) ** 2
+    # a flying start only where this vehicle could have reached that speed from rest on
+    # the connected through-roads it is on: their length covers the run-up v0²/(2a)
+    start_e = np.minimum(graph.start_e, top_e)
+    start_e = np.where(graph.through_m >= start_e / (2 * accel) - _EPS_M, start_e, 0.0)
     r_min = float(row["turning_radius_m"])
     skid = friction * gravity
     bend_cap = np.where(graph.bend_radius >= r_min, skid * graph.bend_radius, 0.0)
@@ -54,7 +58,7 @@ def _vehicle_on(graph: _Graph, row: pd.Series, *, friction: float, gravity: floa
     return _Class(
         accel=accel,
         top_e=top_e,
-        start_e=np.minimum(graph.start_e, top_e),
+        start_e=start_e,
         k=k,
         bend_cap=bend_cap,
         turn_cap=np.where(graph.turn_radius >= r_min, skid * graph.turn_radius, 0.0),
@@ -105,7 +109,11 @@ def _solve(
     tgt_x: FloatArray,
     spaces: _SpaceEdges | None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.object_]]:
-    """Search once, evaluate every target, redo those whose path crosses their own space."""
+    """Search once, evaluate every target, redo those whose path crosses their own space.
+
+    ``tgt_dedge`` / ``tgt_x``: each target's directed piece (-1 off the vehicle network)
+    and its distance from that piece's tail.
+    """
     m = len(tgt_dedge)
     ok = np.flatnonzero(tgt_dedge >= 0)
     e_in, ptr = _search(graph, klass, transit=graph.transit)
@@ -115,7 +123,7 @@ def _solve(
     speed_e[ok], start_e[ok], run_up[ok] = paths.speed_e, paths.start_e, paths.run_up
 
     if spaces is not None:
-        n_edges = len(graph.geoms)
+        n_edges = len(graph.pieces.edge)
         own = spaces.target_space[paths.target]
         crossing = (paths.step > 0) & (own >= 0)
         key = own * n_edges + paths.dedge // 2
