@@ -1,4 +1,4 @@
-"""Exports: RFC 7946 GeoJSON, GeoPackage, CSV and the printable per-site report."""
+"""Exports: RFC 7946 GeoJSON, GeoPackage, CSV (each replaced atomically), site reports."""
 
 from __future__ import annotations
 
@@ -15,9 +15,18 @@ import shapely
 from geo_protect import ValidationError
 from geo_protect.assess.questionnaire import CityAssessment, override
 from geo_protect.assess.scores import score
-from geo_protect.outputs.exports import export_city, write_csv, write_geojson
+from geo_protect.errors import StoreError
+from geo_protect.outputs.exports import (
+    export_city,
+    exportable_layers,
+    write_csv,
+    write_geojson,
+    write_geopackage,
+)
 from geo_protect.outputs.site_reports import site_report
+from geo_protect.store import GeoPackageStore
 from tests import assessment_cases as cases
+from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +106,76 @@ def test_site_report_shows_evidence_overrides_and_gaps(
     assert "R_100 = 100 × (L·C − 1²)/(5² − 1²) = 100 × (3·5 − 1)/24 = 58.3" in html
     for external in ("<script", "<link", 'src="http'):
         assert external not in html
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_failed_export_leaves_the_previous_export_byte_identical(
+    draft: CityAssessment, tmp_path: Path
+) -> None:
+    """A GeoPackage table GDAL refuses, after a good one, fails the export without a trace.
+
+    Fails at HEAD: ``export_city`` rewrote the GeoJSON and CSV of each layer in turn and
+    ``write_geopackage`` deleted ``brasov.gpkg`` before writing table by table, so the
+    failure left new GeoJSON/CSV files and a GeoPackage with only ``public_space``.
+    """
+    good = {"public_space": cases.spaces(), "assessment": score(draft)}
+    export_city("brasov", good, tmp_path)
+    before = _files(tmp_path)
+    spaces = cases.spaces()
+    spaces["name"] = "renamed"  # a new export that would differ in every file
+    broken = score(draft).assign(fid="not an integer")  # GeoPackage keeps 'fid' for the key
+    with pytest.raises(StoreError, match=r"brasov\.gpkg: export failed, the previous file is"):
+        export_city("brasov", {"public_space": spaces, "assessment": broken}, tmp_path)
+    assert _files(tmp_path) == before  # same names (no temporary file), same bytes
+
+
+def test_failed_geopackage_export_keeps_the_old_file(draft: CityAssessment, tmp_path: Path) -> None:
+    """A layer that fails validation after a good one: nothing is deleted or written.
+
+    Fails at HEAD: ``write_geopackage`` deleted the old file first, then wrote
+    ``public_space`` before reaching the layer in the wrong CRS.
+    """
+    path = write_geopackage({"assessment": score(draft)}, tmp_path / "brasov.gpkg")
+    before = _files(tmp_path)
+    layers = {"public_space": cases.spaces(), "assessment": score(draft).to_crs(cases.CRS)}
+    with pytest.raises(ValidationError, match="layer 'assessment': CRS must be EPSG:4326"):
+        write_geopackage(layers, path)
+    assert _files(tmp_path) == before
+    assert pyogrio.list_layers(path)[:, 0].tolist() == ["assessment"]
+    with pytest.raises(ValidationError, match="no layers to write"):
+        write_geopackage({}, path)  # at HEAD: deleted the file and wrote nothing
+    assert _files(tmp_path) == before
+
+
+def test_single_file_writes_replace_atomically(tmp_path: Path) -> None:
+    """GeoJSON and CSV replace the previous file; a write that fails leaves it as it was.
+
+    Fails at HEAD: the failed CSV write (over a folder) raised a bare ``IsADirectoryError``
+    instead of a :class:`StoreError` naming the file.
+    """
+    spaces = cases.spaces()
+    geojson = write_geojson(spaces, tmp_path / "s.geojson")
+    first = geojson.read_bytes()
+    assert write_geojson(spaces.iloc[:1], geojson) == geojson and geojson.read_bytes() != first
+    (tmp_path / "s.csv" / "inside").mkdir(parents=True)  # a folder where the CSV should go
+    with pytest.raises(StoreError, match=r"s\.csv: cannot move \.s\..*\.tmp\.csv over it"):
+        write_csv(spaces, tmp_path / "s.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.geojson"]
+
+
+def test_exportable_layers_reads_the_stored_city_at_once(tmp_path: Path) -> None:
+    """The exported layers come from one ``read_layers`` of the store, in export order.
+
+    Passes at HEAD too (a regression check): for a store nobody writes to, the old
+    ``layers()``-then-``read_layer`` code gave the same result; the snapshot property
+    itself is tested in tests/test_store_contract.py.
+    """
+    store = GeoPackageStore(tmp_path, reference_version="test")
+    layers = source_layers()
+    store.replace_city("brasov", layers, REPORT)
+    got = exportable_layers(store, "brasov")
+    assert list(got) == ["public_space"]  # the only exported layer that is stored
+    assert_same_layer(got["public_space"], layers["public_space"])

@@ -1,11 +1,14 @@
 """The storage contract (geo_protect.store.base.Store), run against both backends.
 
-The layers are small hand-built features with real-looking values around Piața Sfatului
-in Brașov; they are test data, not real OSM data.
+The layers (tests/store_cases.py) are small hand-built features with real-looking values
+around Piața Sfatului in Brașov; they are test data, not real OSM data.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -26,12 +29,12 @@ from geo_protect.schema import (
     PROVENANCE_COLUMNS,
     SOURCE_LAYERS,
     WGS84,
-    conform,
     empty_layer,
     tags_of,
 )
 from geo_protect.store import GeoPackageStore, PostGISStore
 from geo_protect.store.base import Store as StoreProtocol
+from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 Store = GeoPackageStore | PostGISStore
 BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
@@ -62,179 +65,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Stor
 @pytest.fixture
 def store(backend: Callable[[], Store]) -> Store:
     return backend()
-
-
-def _frame(layer: str, rows: list[dict[str, Any]], geoms: list[Any]) -> gpd.GeoDataFrame:
-    columns = LAYERS[layer].columns
-    data = {c: [r.get(c) for r in rows] for c in columns}
-    index = pd.Index([r["uid"] for r in rows], name="uid")
-    return conform(layer, gpd.GeoDataFrame(data, geometry=geoms, index=index, crs=WGS84))
-
-
-def _prov(
-    uid: str, name: str | None, kind: str, tags: dict[str, str] | None, **extra: Any
-) -> dict[str, Any]:
-    osm_type, _, osm_id = uid.partition("/")
-    return {
-        "uid": uid,
-        "osm_type": osm_type if osm_type in ("node", "way", "relation") else None,
-        "osm_id": int(osm_id) if osm_id.isdigit() else None,
-        "name": name,
-        "kind": kind,
-        "tags": tags,
-        "source": "hand-built test data",
-        "data_date": "2024-08-21",
-        **extra,
-    }
-
-
-SQUARE = shapely.Polygon(
-    [(25.5880, 45.6420), (25.5895, 45.6420), (25.5895, 45.6432), (25.5880, 45.6432)]
-)
-HOLE = shapely.Polygon(
-    [(25.5880, 45.6420), (25.5895, 45.6420), (25.5895, 45.6432), (25.5880, 45.6432)],
-    holes=[[(25.5885, 45.6424), (25.5889, 45.6424), (25.5889, 45.6428), (25.5885, 45.6428)]],
-)
-
-
-def source_layers(suffix: str = "") -> dict[str, gpd.GeoDataFrame]:
-    """One small layer per source layer (``suffix`` makes the uids of a second version)."""
-    sfatului = {"place": "square", "name": "Piața Sfatului", "name:de": "Marktplatz"}
-    layers = {
-        "public_space": _frame(
-            "public_space",
-            [
-                _prov(f"way/100{suffix}", "Piața Sfatului", "square", sfatului),
-                _prov(f"register/market-1{suffix}", "Târgul de Crăciun", "marketplace", None),
-            ],
-            [SQUARE, shapely.MultiPolygon([HOLE, shapely.box(25.59, 45.64, 25.591, 45.641)])],
-        ),
-        "street": _frame(
-            "street",
-            [
-                _prov(
-                    f"way/200{suffix}",
-                    "Strada Republicii",
-                    "pedestrian",
-                    {"highway": "pedestrian", "name": "Strada Republicii"},
-                    highway="pedestrian",
-                    walk=True,
-                    hostile_vehicle=False,
-                    width_m=8.5,
-                    lanes=None,
-                    maxspeed_kmh=None,
-                ),
-                _prov(
-                    f"way/201{suffix}",
-                    None,
-                    "primary",
-                    {"highway": "primary", "lanes": "2", "maxspeed": "50"},
-                    highway="primary",
-                    walk=None,
-                    hostile_vehicle=True,
-                    width_m=None,
-                    lanes=2.0,
-                    maxspeed_kmh=50.0,
-                ),
-                _prov(
-                    f"way/9876543210{suffix}",
-                    "",
-                    "service",
-                    {},
-                    highway="service",
-                    walk=False,
-                    hostile_vehicle=None,
-                    width_m=3.25,
-                    lanes=1.0,
-                    maxspeed_kmh=20.0,
-                ),
-            ],
-            [
-                shapely.LineString([(25.5887, 45.6427), (25.5901, 45.6441)]),
-                shapely.LineString([(25.5850, 45.6400), (25.5860, 45.6410), (25.5871, 45.6411)]),
-                shapely.LineString([(25.5910, 45.6450), (25.5911, 45.6452)]),
-            ],
-        ),
-        "entrance": _frame(
-            "entrance",
-            [_prov(f"node/300{suffix}", None, "main", {"entrance": "main"})],
-            [shapely.Point(25.58875, 45.64281)],
-        ),
-        "barrier": _frame(
-            "barrier",
-            [
-                _prov(
-                    f"node/400{suffix}", None, "bollard", {"barrier": "bollard"}, maxwidth_m=None
-                ),
-                _prov(f"way/401{suffix}", "Zidul", "wall", {"barrier": "wall"}, maxwidth_m=1.2),
-            ],
-            [
-                shapely.Point(25.5881, 45.6421),
-                shapely.LineString([(25.588, 45.642), (25.589, 45.642)]),
-            ],
-        ),
-        "poi": _frame(
-            "poi",
-            [
-                _prov(
-                    f"way/500{suffix}",
-                    "Biserica Neagră",
-                    "worship",
-                    {"amenity": "place_of_worship", "name": "Biserica Neagră"},
-                    tag="amenity=place_of_worship",
-                    capacity=None,
-                ),
-                _prov(
-                    f"node/501{suffix}",
-                    "Teatrul Sică Alexandrescu",
-                    "culture",
-                    {"amenity": "theatre"},
-                    tag="amenity=theatre",
-                    capacity=640.0,
-                ),
-            ],
-            [shapely.Point(25.5880, 45.6413), shapely.Point(25.5930, 45.6450)],
-        ),
-        "building": _frame(
-            "building",
-            [_prov(f"way/600{suffix}", "Casa Sfatului", "yes", {"building": "yes"}, levels=3.0)],
-            [shapely.box(25.5886, 45.6425, 25.5889, 45.6428)],
-        ),
-        "surveillance": _frame(
-            "surveillance",
-            [_prov(f"node/700{suffix}", None, "camera", {"surveillance:type": "camera"})],
-            [shapely.Point(25.58801, 45.64299)],
-        ),
-        "landcover": empty_layer("landcover"),
-    }
-    assert list(layers) == list(SOURCE_LAYERS)
-    return layers
-
-
-REPORT = IngestReport(
-    counts={"public_space": 2, "street": 3},
-    dropped={("street", "way with nodes outside the extract"): 171, ("poi", "no name"): 2},
-    missing=["No surveillance cameras are mapped: survey them or import the city register."],
-    sources=[("brasov_centre.osm.bz2", "2024-08-21"), ("overpass", None)],
-)
-
-
-def assert_same_layer(got: gpd.GeoDataFrame, expected: gpd.GeoDataFrame) -> None:
-    """Same columns, dtypes, index (as a set, sorted), CRS, values and exact geometry."""
-    expected = expected.sort_index()
-    assert list(got.columns) == list(expected.columns)
-    assert got.index.name == "uid"
-    assert str(got.index.dtype) == "string"
-    assert got.crs == WGS84
-    assert got.geometry.name == "geometry"
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(expected.drop(columns="geometry"))
-    )
-    a, b = got.geometry.to_numpy(), expected.geometry.to_numpy()
-    assert shapely.equals_exact(a, b, tolerance=0).all()
-    assert (shapely.get_type_id(a) == shapely.get_type_id(b)).all()
-    if "tags" in expected.columns:
-        assert tags_of(got).tolist() == tags_of(expected).tolist()
 
 
 def test_round_trip_every_source_layer(store: Store) -> None:
@@ -442,6 +272,96 @@ def test_concurrent_writers_of_one_city_do_not_lose_layers(backend: Callable[[],
         expected = new[name] if name in names else old[name]
         assert_same_layer(first.read_layer("brasov", name), expected)
     assert first.layers("brasov") == list(SOURCE_LAYERS)
+
+
+def test_read_layers_reads_like_read_layer(store: Store) -> None:
+    """``read_layers`` returns what ``read_layer`` returns, for many layers at once.
+
+    Fails at HEAD: the Store contract had no ``read_layers`` (AttributeError on both stores).
+    """
+    layers = source_layers()
+    del layers["surveillance"]
+    store.replace_city("brasov", layers, REPORT)
+    everything = store.read_layers("brasov")
+    assert list(everything) == store.layers("brasov") == [n for n in SOURCE_LAYERS if n in layers]
+    for name, layer in layers.items():
+        assert_same_layer(everything[name], layer)
+    some = store.read_layers("brasov", ["poi", "surveillance", "street"])
+    assert list(some) == ["poi", "surveillance", "street"]  # the order asked for
+    assert_same_layer(some["poi"], layers["poi"])
+    assert_same_layer(some["street"], layers["street"])
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(some["surveillance"]), pd.DataFrame(empty_layer("surveillance"))
+    )  # not stored: an empty layer, as read_layer gives
+    assert store.read_layers("brasov", []) == {}
+    with pytest.raises(UnknownCityError, match="'eindhoven' is not in the"):
+        store.read_layers("eindhoven")
+    with pytest.raises(StoreError, match="layer 'heatmap' is not registered"):
+        store.read_layers("brasov", ["street", "heatmap"])
+
+
+def _version_b() -> dict[str, gpd.GeoDataFrame]:
+    """A second version of the city: other uids, one feature per layer, no surveillance."""
+    layers = {name: layer.iloc[:1] for name, layer in source_layers(suffix="7").items()}
+    del layers["surveillance"]
+    return layers
+
+
+def _version_of(got: Mapping[str, gpd.GeoDataFrame], versions: dict[str, Any]) -> str:
+    """Which version ``got`` is entirely from; fails when its layers mix versions."""
+    for label, layers in versions.items():
+        if list(got) == list(layers) and all(
+            got[n].index.tolist() == sorted(layers[n].index.tolist()) for n in layers
+        ):
+            return label
+    counts = {name: len(layer) for name, layer in got.items()}
+    pytest.fail(f"read_layers mixed two versions of the city: feature counts {counts}")
+
+
+MIN_SNAPSHOT_READS = 60
+
+
+def test_read_layers_never_sees_a_half_replaced_city(backend: Callable[[], Store]) -> None:
+    """A reader calling ``read_layers`` while a writer replaces the city sees one version.
+
+    A thread replaces the city with version A (``source_layers()``: 8 layers, 2/3/1/2/2/1/1/0
+    features) and version B (other uids, 1 feature per layer, no surveillance) in turn,
+    as fast as it can, while this thread reads every stored layer at least
+    ``MIN_SNAPSHOT_READS`` times and until it has seen both versions at least 5 times;
+    every read must be all A or all B.
+
+    Fails at HEAD: the contract had no ``read_layers``; and the way the pipeline read a
+    city there (``layers()`` then one ``read_layer`` per layer, each in its own PostGIS
+    transaction or GeoPackage open) mixes versions under this writer: while developing
+    this test 95 of 150 such reads mixed A and B on PostGIS and 28 of 60 on GeoPackage.
+    One PostGIS transaction at the default READ COMMITTED level is not enough either
+    (42 of 100 mixed): each statement has its own snapshot, hence REPEATABLE READ.
+    """
+    writer, reader = backend(), backend()
+    a, b = source_layers(), _version_b()
+    versions = {"A": a, "B": b}
+    writer.replace_city("brasov", a, REPORT)
+    stop = threading.Event()
+
+    def write() -> int:
+        done = 0
+        while not stop.is_set():
+            writer.replace_city("brasov", (b, a)[done % 2], IngestReport(counts={"n": done}))
+            done += 1
+        return done
+
+    seen: Counter[str] = Counter()
+    with ThreadPoolExecutor(1) as pool:
+        writes = pool.submit(write)
+        try:
+            deadline = time.monotonic() + 120
+            while sum(seen.values()) < MIN_SNAPSHOT_READS or min(seen["A"], seen["B"]) < 5:
+                assert time.monotonic() < deadline, f"only {dict(seen)} reads in 120 s"
+                seen[_version_of(reader.read_layers("brasov"), versions)] += 1
+        finally:
+            stop.set()
+        assert writes.result() >= 2
+    assert sum(seen.values()) >= MIN_SNAPSHOT_READS
 
 
 # -- GeoPackage specifics ------------------------------------------------------------------

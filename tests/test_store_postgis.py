@@ -25,7 +25,7 @@ from geo_protect.settings import Settings
 from geo_protect.store import GeoPackageStore, PostGISStore, migrations, open_store
 from geo_protect.store.migrations import SCHEMA, create_layer_table, drop_layer_table
 from tests.conftest import create_database, drop_database
-from tests.test_store_contract import REPORT, assert_same_layer, source_layers
+from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 CONFTEST = Path(__file__).with_name("conftest.py")
 

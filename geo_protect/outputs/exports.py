@@ -8,20 +8,28 @@
 * Site reports: one HTML page per assessed space (Jinja2, print CSS for A4). PDF is not
   produced: no well-kept pure-Python HTML→PDF library is installed; print the HTML to PDF
   from a browser.
+
+Every file is written to a temporary file in its folder, flushed and moved over the
+previous one (:func:`geo_protect.store.atomic.replacing`): a failed export leaves the
+previous export byte-identical, and :func:`export_city` moves its files in place only
+once all of them are written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
-from geo_protect.errors import ValidationError
+from geo_protect.errors import StoreError, ValidationError
 from geo_protect.schema import WGS84
+from geo_protect.store.atomic import replacing
 from geo_protect.store.base import Store
 
 __all__ = [
@@ -41,8 +49,17 @@ EXPORT_FORMATS = ("geojson", "gpkg", "csv")
 EXPORTED_LAYERS = ("public_space", "entry_point", "approach", "space_metric", "assessment")
 
 
+_WRITE_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError)
+
+#: Writes one checked layer (or, for GeoPackage, all of them) to a path.
+_Writer = Callable[[Path], None]
+
+
 def exportable_layers(store: Store, city: str) -> dict[str, gpd.GeoDataFrame]:
     """The layers of :data:`EXPORTED_LAYERS` that ``store`` holds for ``city``, read at once.
+
+    The city is read with one :meth:`~geo_protect.store.base.Store.read_layers` call, so
+    the layers come from one version of the city even while it is being rewritten.
 
     Parameters
     ----------
@@ -56,8 +73,8 @@ def exportable_layers(store: Store, city: str) -> dict[str, gpd.GeoDataFrame]:
     dict
         Layer name to WGS84 GeoDataFrame, in :data:`EXPORTED_LAYERS` order.
     """
-    present = set(store.layers(city))
-    return {name: store.read_layer(city, name) for name in EXPORTED_LAYERS if name in present}
+    stored = store.read_layers(city)
+    return {name: stored[name] for name in EXPORTED_LAYERS if name in stored}
 
 
 def _check(layer: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -68,38 +85,44 @@ def _check(layer: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     return out
 
 
-def write_geojson(layer: gpd.GeoDataFrame, path: Path) -> Path:
-    """Write a layer as RFC 7946 GeoJSON (WGS84 lon/lat, ``uid`` as a property).
-
-    Raises
-    ------
-    ValidationError
-        If the layer is not in WGS84.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _check(layer, str(path)).reset_index().to_file(
-        path, driver="GeoJSON", engine="pyogrio", RFC7946="YES", WRITE_NAME="NO"
-    )
-    return path
-
-
-def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
-    """Write layers as the tables of one GeoPackage (the file is replaced)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    for name, layer in layers.items():
-        _check(layer, f"{path}, layer {name!r}").reset_index().to_file(
-            path, layer=name, driver="GPKG", engine="pyogrio"
-        )
-    return path
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """:func:`replacing` ``path`` (its folder created), write errors made StoreErrors."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the export folder {path.parent}: {exc}") from exc
+    with replacing(path) as tmp:
+        try:
+            yield tmp
+        except _WRITE_ERRORS as exc:
+            raise StoreError(
+                f"{path}: export failed, the previous file is unchanged: {exc}"
+            ) from exc
 
 
-def write_csv(layer: gpd.GeoDataFrame, path: Path) -> Path:
-    """Write a layer as CSV: ``uid``, its attributes, ``lon``, ``lat`` and ``wkt``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _geojson_writer(layer: gpd.GeoDataFrame, path: Path) -> _Writer:
+    checked = _check(layer, str(path)).reset_index()
+
+    def write(tmp: Path) -> None:
+        checked.to_file(tmp, driver="GeoJSON", engine="pyogrio", RFC7946="YES", WRITE_NAME="NO")
+
+    return write
+
+
+def _geopackage_writer(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> _Writer:
+    if not layers:
+        raise ValidationError(f"{path}: no layers to write")
+    checked = {n: _check(g, f"{path}, layer {n!r}").reset_index() for n, g in layers.items()}
+
+    def write(tmp: Path) -> None:
+        for name, frame in checked.items():
+            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+
+    return write
+
+
+def _csv_writer(layer: gpd.GeoDataFrame, path: Path) -> _Writer:
     layer = _check(layer, str(path))
     geoms = layer.geometry.to_numpy()
     points = shapely.point_on_surface(geoms)
@@ -107,8 +130,97 @@ def write_csv(layer: gpd.GeoDataFrame, path: Path) -> Path:
     frame["lon"] = np.round(shapely.get_x(points), 7)
     frame["lat"] = np.round(shapely.get_y(points), 7)
     frame["wkt"] = shapely.to_wkt(geoms, rounding_precision=7)
-    frame.to_csv(path, index=True, index_label="uid")
-    return path
+
+    def write(tmp: Path) -> None:
+        frame.to_csv(tmp, index=True, index_label="uid")
+
+    return write
+
+
+def _write_all(writers: Mapping[Path, _Writer]) -> list[Path]:
+    """Write every file to its temporary path, then move them all in place."""
+    with ExitStack() as stack:
+        for path, write in writers.items():
+            write(stack.enter_context(_replacing(path)))
+    return list(writers)
+
+
+def write_geojson(layer: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write a layer as RFC 7946 GeoJSON (WGS84 lon/lat, ``uid`` as a property).
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        The layer, in WGS84.
+    path : Path
+        The file to write (replaced atomically; its folder is created).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValidationError
+        If the layer is not in WGS84.
+    StoreError
+        If the file cannot be written (the previous file is left unchanged).
+    """
+    path = Path(path)
+    return _write_all({path: _geojson_writer(layer, path)})[0]
+
+
+def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
+    """Write layers as the tables of one GeoPackage (the file is replaced atomically).
+
+    Parameters
+    ----------
+    layers : Mapping of str to GeoDataFrame
+        Table name to layer, each in WGS84.
+    path : Path
+        The GeoPackage to write (its folder is created).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValidationError
+        If there are no layers or one is not in WGS84 (nothing is written).
+    StoreError
+        If a layer cannot be written (the previous file is left unchanged).
+    """
+    path = Path(path)
+    return _write_all({path: _geopackage_writer(layers, path)})[0]
+
+
+def write_csv(layer: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write a layer as CSV: ``uid``, its attributes, ``lon``, ``lat`` and ``wkt``.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        The layer, in WGS84.
+    path : Path
+        The file to write (replaced atomically; its folder is created).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValidationError
+        If the layer is not in WGS84.
+    StoreError
+        If the file cannot be written (the previous file is left unchanged).
+    """
+    path = Path(path)
+    return _write_all({path: _csv_writer(layer, path)})[0]
 
 
 def export_city(
@@ -121,12 +233,32 @@ def export_city(
     """Export a city's layers (e.g. ``public_space``, ``entry_point``, ``assessment``).
 
     Writes ``<city>_<layer>.geojson`` and ``<city>_<layer>.csv`` per layer and one
-    ``<city>.gpkg`` with every layer.
+    ``<city>.gpkg`` with every layer. Every layer is checked before anything is written,
+    and the files replace the previous ones only once all of them are written, so a
+    failed export leaves the previous one as it was.
+
+    Parameters
+    ----------
+    city : str
+        The city's slug (the prefix of the file names).
+    layers : Mapping of str to GeoDataFrame
+        Layer name to layer, each in WGS84.
+    out_dir : Path
+        The folder to write to (created if needed).
+    formats : iterable of str
+        Some of :data:`EXPORT_FORMATS`.
 
     Returns
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    ValidationError
+        An unknown format, or a layer not in WGS84 (nothing is written).
+    StoreError
+        A file cannot be written (the previous files are left unchanged).
     """
     fmts = list(formats)
     unknown = sorted(set(fmts) - set(EXPORT_FORMATS))
@@ -135,12 +267,15 @@ def export_city(
             f"export formats: unknown {', '.join(unknown)} (known: {', '.join(EXPORT_FORMATS)})"
         )
     out_dir = Path(out_dir)
-    written: list[Path] = []
+    writers: dict[Path, _Writer] = {}
     for name, layer in layers.items():
         if "geojson" in fmts:
-            written.append(write_geojson(layer, out_dir / f"{city}_{name}.geojson"))
+            path = out_dir / f"{city}_{name}.geojson"
+            writers[path] = _geojson_writer(layer, path)
         if "csv" in fmts:
-            written.append(write_csv(layer, out_dir / f"{city}_{name}.csv"))
-    if "gpkg" in fmts:
-        written.append(write_geopackage(layers, out_dir / f"{city}.gpkg"))
-    return written
+            path = out_dir / f"{city}_{name}.csv"
+            writers[path] = _csv_writer(layer, path)
+    if "gpkg" in fmts and layers:
+        path = out_dir / f"{city}.gpkg"
+        writers[path] = _geopackage_writer(layers, path)
+    return _write_all(writers)

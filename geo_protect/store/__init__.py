@@ -35,8 +35,9 @@ def open_store(settings: Settings) -> GeoPackageStore | PostGISStore:
 
     Examples
     --------
+    >>> import tempfile
     >>> from pathlib import Path
-    >>> store = open_store(Settings(store="gpkg", store_dir=Path("/tmp/geo_protect_doctest")))
+    >>> store = open_store(Settings(store="gpkg", store_dir=Path(tempfile.mkdtemp())))
     >>> type(store).__name__
     'GeoPackageStore'
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
@@ -32,6 +32,29 @@ class Store(Protocol):
 
     def read_layer(self, city: str, layer: str) -> gpd.GeoDataFrame:
         """One layer of a city (an empty layer if the city has none of it)."""
+        ...
+
+    def read_layers(
+        self, city: str, names: Iterable[str] | None = None
+    ) -> dict[str, gpd.GeoDataFrame]:
+        """Several layers of a city, read from one consistent state of the store.
+
+        A concurrent ``replace_city`` or ``write_layers`` is seen entirely or not at all:
+        every returned layer comes from the same version of the city.
+
+        Parameters
+        ----------
+        city : str
+            The city's slug.
+        names : iterable of str, optional
+            The layers to read, each as :meth:`read_layer` would (an empty layer if the
+            city has none of it); by default every layer stored for the city.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            Layer name to layer, in the order of ``names`` (of :meth:`layers` by default).
+        """
         ...
 
     def report(self, city: str) -> IngestReport:

@@ -3,9 +3,13 @@
 ``<folder>/<city>.gpkg`` holds one table per layer (named after it, geometry column
 ``geom`` in EPSG:4326, the ``uid`` as a text column) and the non-spatial table
 ``geo_protect_city`` with one row: ingest time, reference version, ingest report and
-the list of stored layers. Every write builds a temporary GeoPackage in the same folder
-and moves it over the old one with :func:`os.replace`, so a reader sees the old file or
-the new one, and a failure leaves the old file untouched.
+the list of stored layers. Every write builds a temporary GeoPackage in the same folder,
+flushes it to disk and moves it over the old one with :func:`os.replace`
+(:func:`geo_protect.store.atomic.replacing`), so a reader sees the old file or the new
+one, and a failure leaves the old file untouched. Reads go through one read-only SQLite
+connection and one read transaction per call: the connection keeps the file it opened,
+so :meth:`GeoPackageStore.read_layers` sees one version of the city even while a writer
+replaces it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,11 @@ import fcntl
 import json
 import shutil
 import sqlite3
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import geopandas as gpd
 import pandas as pd
@@ -39,6 +42,7 @@ from geo_protect.store._common import (
     report_to_json,
     spec_of,
 )
+from geo_protect.store.atomic import replacing
 
 __all__ = ["META_TABLE", "GeoPackageStore"]
 
@@ -98,24 +102,48 @@ class GeoPackageStore:
 
     def read_layer(self, city: str, layer: str) -> gpd.GeoDataFrame:
         """One layer of a city, sorted by ``uid`` (an empty layer if it was not stored)."""
-        spec = spec_of(layer)
+        return self.read_layers(city, [layer])[layer]
+
+    def read_layers(
+        self, city: str, names: Iterable[str] | None = None
+    ) -> dict[str, gpd.GeoDataFrame]:
+        """Several layers of a city from one version of its GeoPackage.
+
+        Parameters
+        ----------
+        city : str
+            The city's slug.
+        names : iterable of str, optional
+            The layers to read (an empty layer for each one not stored); by default
+            every stored layer, in the order of :meth:`layers`.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            Layer name to layer, sorted by ``uid``, in the order asked for.
+
+        Raises
+        ------
+        UnknownCityError
+            The city has no GeoPackage.
+        StoreError
+            A name is not a registered layer, or the file cannot be read.
+        """
+        wanted = None if names is None else [spec_of(name).name for name in names]
         path = self._existing(city)
         try:
-            raw = pyogrio.read_dataframe(path, layer=layer)
-        except DataLayerError as exc:
-            if layer not in self._meta(path)["layers"]:
-                return empty_layer(layer)  # not stored: one open in the common case
-            raise StoreError(f"{path}: cannot read layer {layer!r}: {exc}") from exc
-        except _GDAL_ERRORS as exc:
-            raise StoreError(f"{path}: cannot read layer {layer!r}: {exc}") from exc
-        missing = [c for c in ("uid", *spec.columns) if c not in raw.columns]
-        if missing:
-            raise StoreError(
-                f"{path}: layer {layer!r} lacks column(s) {', '.join(missing)}; "
-                f"re-ingest the city or rewrite the layer"
-            )
-        geometry = raw.geometry.values if len(raw) else shapely.from_wkb([])
-        return layer_frame(spec, raw["uid"], {c: raw[c] for c in spec.columns}, geometry)
+            with closing(_connect(path)) as con:
+                con.execute("BEGIN")  # one read transaction: one version of the file
+                stored = _read_meta(path, con)["layers"]
+                chosen = list(stored) if wanted is None else wanted
+                layers = {
+                    name: _read_table(path, con, name) if name in stored else empty_layer(name)
+                    for name in chosen
+                }
+                con.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot read the city's layers: {exc}") from exc
+        return layers
 
     def report(self, city: str) -> IngestReport:
         """The ingest report stored with the city."""
@@ -169,24 +197,13 @@ class GeoPackageStore:
         return path
 
     def _meta(self, path: Path) -> _Meta:
-        query = f'SELECT slug, ingested_at, reference_version, report, layers FROM "{META_TABLE}"'
         try:
-            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-                row = con.execute(query).fetchone()
+            with closing(_connect(path)) as con:
+                return _read_meta(path, con)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"{path}: not a geo_protect GeoPackage ({exc}); re-ingest the city"
             ) from exc
-        if row is None:
-            raise StoreError(f"{path}: table {META_TABLE} is empty; re-ingest the city")
-        slug, ingested_at, reference_version, report, layers = (str(v) for v in row)
-        return _Meta(
-            slug=slug,
-            ingested_at=ingested_at,
-            reference_version=reference_version,
-            report=report,
-            layers=json.loads(layers),
-        )
 
     def _rewrite(
         self,
@@ -210,33 +227,40 @@ class GeoPackageStore:
             raise StoreError(
                 f"cannot create the GeoPackage store folder {self.folder}: {exc}"
             ) from exc
-        tmp = self.folder / f".{city}.{uuid.uuid4().hex}.tmp.gpkg"
         with self._lock(city):
             try:
-                if meta is None:
-                    shutil.copyfile(self._existing(city), tmp)
-                    old = self._meta(tmp)
-                    record = {k: str(v) for k, v in old.items() if k != "layers"}
-                    stored = [*old["layers"], *names]
-                else:
-                    record, stored = dict(meta), names
-                for name in names:
-                    self._write_layer(tmp, name, conform(name, layers[name]))
-                record["layers"] = json.dumps(order_layers(stored))
-                pyogrio.write_dataframe(
-                    pd.DataFrame({k: [v] for k, v in record.items()}),
-                    tmp,
-                    layer=META_TABLE,
-                    driver="GPKG",
-                )
-                tmp.replace(target)  # atomic (os.replace) within one folder
+                with replacing(target) as tmp:
+                    self._fill(tmp, city, layers, meta)
             except _GDAL_ERRORS as exc:
                 raise StoreError(
                     f"{target}: writing {', '.join(names) or 'the city'} failed: {exc}"
                 ) from exc
-            finally:
-                for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
-                    leftover.unlink(missing_ok=True)
+
+    def _fill(
+        self,
+        tmp: Path,
+        city: str,
+        layers: Mapping[str, gpd.GeoDataFrame],
+        meta: dict[str, str] | None,
+    ) -> None:
+        """Write the new GeoPackage of ``city`` at ``tmp`` (see :meth:`_rewrite`)."""
+        names = list(layers)
+        if meta is None:
+            shutil.copyfile(self._existing(city), tmp)
+            old = self._meta(tmp)
+            record = {k: str(v) for k, v in old.items() if k != "layers"}
+            stored = [*old["layers"], *names]
+        else:
+            record, stored = dict(meta), names
+        for name in names:
+            self._write_layer(tmp, name, conform(name, layers[name]))
+        record["layers"] = json.dumps(order_layers(stored))
+        pyogrio.write_dataframe(
+            pd.DataFrame({k: [v] for k, v in record.items()}),
+            tmp,
+            layer=META_TABLE,
+            driver="GPKG",
+        )
 
     @contextmanager
     def _lock(self, city: str) -> Iterator[None]:
@@ -268,3 +292,71 @@ class GeoPackageStore:
             geometry_type=_OGR_GEOMETRY.get(spec.geometry, "Unknown"),
             promote_to_multi=False,
         )
+
+
+# -- reading through SQLite -------------------------------------------------------------
+
+#: Bytes of the envelope after the GeoPackage binary header, by envelope indicator.
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection that leaves transactions to the caller."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+
+def _read_meta(path: Path, con: sqlite3.Connection) -> _Meta:
+    query = f'SELECT slug, ingested_at, reference_version, report, layers FROM "{META_TABLE}"'
+    row = con.execute(query).fetchone()
+    if row is None:
+        raise StoreError(f"{path}: table {META_TABLE} is empty; re-ingest the city")
+    slug, ingested_at, reference_version, report, layers = (str(v) for v in row)
+    return _Meta(
+        slug=slug,
+        ingested_at=ingested_at,
+        reference_version=reference_version,
+        report=report,
+        layers=json.loads(layers),
+    )
+
+
+def _read_table(path: Path, con: sqlite3.Connection, layer: str) -> gpd.GeoDataFrame:
+    """One stored layer, read with ``con`` (in the caller's transaction)."""
+    spec = spec_of(layer)
+    found = {str(row[1]) for row in con.execute(f'PRAGMA table_info("{layer}")')}
+    if not found:
+        raise StoreError(
+            f"{path}: layer {layer!r} is listed in {META_TABLE} but has no table; "
+            "re-ingest the city or rewrite the layer"
+        )
+    geom = con.execute(
+        "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
+    ).fetchone()
+    missing = [c for c in ("uid", *spec.columns) if c not in found]
+    if geom is None or missing:
+        lacking = ", ".join([*missing, *([] if geom else ["a geometry column"])])
+        raise StoreError(
+            f"{path}: layer {layer!r} lacks {lacking}; re-ingest the city or rewrite the layer"
+        )
+    columns = ", ".join(f'"{c}"' for c in ("uid", *spec.columns, str(geom[0])))
+    rows = con.execute(f'SELECT {columns} FROM "{layer}"').fetchall()
+    if not rows:
+        return empty_layer(layer)
+    values = list(zip(*rows, strict=True))
+    data: dict[str, Any] = dict(zip(spec.columns, values[1:-1], strict=True))
+    geometry = shapely.from_wkb([_wkb(path, layer, blob) for blob in values[-1]])
+    return layer_frame(spec, values[0], data, geometry)
+
+
+def _wkb(path: Path, layer: str, blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (``None`` for a NULL geometry)."""
+    if blob is None:
+        return None
+    flags = blob[3] if len(blob) >= 8 and blob[:2] == b"GP" else -1
+    envelope = _ENVELOPE_BYTES.get((flags >> 1) & 0b111) if flags >= 0 else None
+    if envelope is None or flags & 0b100000:  # not GeoPackage binary, or its extended form
+        raise StoreError(
+            f"{path}: layer {layer!r} holds a geometry that is not standard GeoPackage "
+            "binary; re-ingest the city or rewrite the layer"
+        )
+    return blob[8 + envelope :]

@@ -5,13 +5,16 @@ Schema ``geo_protect`` (created and upgraded by the Alembic migrations in
 ``(city, uid)``, with typed columns (``tags`` is JSONB) and a ``geom`` column in
 EPSG:4326 with a GiST index, plus the ``city`` table (slug, ingest time, reference
 version, ingest report, stored layers). Writes delete the city's rows and COPY the new
-ones in a single transaction, so readers see the old city or the new one, never half.
+ones in a single transaction, so readers see the old city or the new one, never half;
+:meth:`PostGISStore.read_layers` reads several layers in one ``REPEATABLE READ``
+transaction (one snapshot), so it never sees a write half-way either.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
@@ -185,32 +188,43 @@ class PostGISStore:
 
     def read_layer(self, city: str, layer: str) -> gpd.GeoDataFrame:
         """One layer of a city, sorted by ``uid`` (an empty layer if it has none)."""
-        spec = spec_of(layer)
+        spec_of(layer)
         check_slug(city)
         with self._transaction(f"reading {layer!r} of {city!r}") as conn:
             self._record(conn, city)
-            table = self._table(conn, layer)
-            query = (
-                sa.select(
-                    table.c.uid,
-                    *(table.c[c] for c in spec.columns),
-                    sa.func.ST_AsBinary(table.c[GEOMETRY_COLUMN], type_=sa.LargeBinary).label(
-                        "wkb"
-                    ),
-                )
-                .where(table.c.city == city)
-                .order_by(table.c.uid.collate("C"))
-            )
-            rows = conn.execute(query).all()
-        if not rows:
-            return empty_layer(layer)
-        values = list(zip(*rows, strict=True))
-        columns: dict[str, Any] = dict(zip(spec.columns, values[1:-1], strict=True))
-        for col, dt in spec.columns.items():
-            if dt == "json":
-                columns[col] = [_canonical_json(v) for v in columns[col]]
-        geometry = shapely.from_wkb(np.asarray(values[-1], dtype=object))
-        return layer_frame(spec, values[0], columns, geometry)
+            return self._select(conn, city, layer)
+
+    def read_layers(
+        self, city: str, names: Iterable[str] | None = None
+    ) -> dict[str, gpd.GeoDataFrame]:
+        """Several layers of a city from one snapshot (one ``REPEATABLE READ`` transaction).
+
+        Parameters
+        ----------
+        city : str
+            The city's slug.
+        names : iterable of str, optional
+            The layers to read (an empty layer for each one the city has none of); by
+            default every stored layer, in the order of :meth:`layers`.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            Layer name to layer, sorted by ``uid``, in the order asked for.
+
+        Raises
+        ------
+        UnknownCityError
+            The city is not in the store.
+        StoreError
+            A name is not a registered layer, or a query fails.
+        """
+        wanted = None if names is None else [spec_of(name).name for name in names]
+        check_slug(city)
+        with self._transaction(f"reading the layers of {city!r}", snapshot=True) as conn:
+            stored = self._record(conn, city).layers
+            chosen = list(stored) if wanted is None else wanted
+            return {name: self._select(conn, city, name) for name in chosen}
 
     def report(self, city: str) -> IngestReport:
         """The ingest report stored with the city."""
@@ -278,8 +292,8 @@ class PostGISStore:
             self._reference_version = version()
         return self._reference_version
 
-    def _transaction(self, what: str) -> _Transaction:
-        return _Transaction(self, what)
+    def _transaction(self, what: str, *, snapshot: bool = False) -> _Transaction:
+        return _Transaction(self, what, snapshot=snapshot)
 
     def _unknown(self, city: str) -> UnknownCityError:
         return UnknownCityError(
@@ -291,6 +305,30 @@ class PostGISStore:
         if row is None:
             raise self._unknown(city)
         return row
+
+    def _select(self, conn: Connection, city: str, layer: str) -> gpd.GeoDataFrame:
+        """The rows of ``layer`` for ``city``, sorted by ``uid`` (in the caller's transaction)."""
+        spec = spec_of(layer)
+        table = self._table(conn, layer)
+        query = (
+            sa.select(
+                table.c.uid,
+                *(table.c[c] for c in spec.columns),
+                sa.func.ST_AsBinary(table.c[GEOMETRY_COLUMN], type_=sa.LargeBinary).label("wkb"),
+            )
+            .where(table.c.city == city)
+            .order_by(table.c.uid.collate("C"))
+        )
+        rows = conn.execute(query).all()
+        if not rows:
+            return empty_layer(layer)
+        values = list(zip(*rows, strict=True))
+        columns: dict[str, Any] = dict(zip(spec.columns, values[1:-1], strict=True))
+        for col, dt in spec.columns.items():
+            if dt == "json":
+                columns[col] = [_canonical_json(v) for v in columns[col]]
+        geometry = shapely.from_wkb(np.asarray(values[-1], dtype=object))
+        return layer_frame(spec, values[0], columns, geometry)
 
     def _layer_tables(self, conn: Connection) -> list[sa.TableClause]:
         names = conn.scalars(
@@ -357,16 +395,24 @@ class PostGISStore:
 
 
 class _Transaction:
-    """``with store._transaction(what) as conn``: one transaction, errors made StoreErrors."""
+    """``with store._transaction(what) as conn``: one transaction, errors made StoreErrors.
 
-    def __init__(self, store: PostGISStore, what: str) -> None:
+    With ``snapshot`` the transaction is ``REPEATABLE READ, READ ONLY``: every statement
+    sees the database as of the first one, so concurrent commits stay invisible.
+    """
+
+    def __init__(self, store: PostGISStore, what: str, *, snapshot: bool = False) -> None:
         self._store = store
         self._what = what
+        self._snapshot = snapshot
         self._context: Any = None
 
     def __enter__(self) -> Connection:
         try:
-            self._context = self._store._engine.begin()
+            if self._snapshot:
+                self._context = _snapshot_begin(self._store._engine)
+            else:
+                self._context = self._store._engine.begin()
             conn: Connection = self._context.__enter__()
         except DBAPIError as exc:
             raise StoreUnavailableError(
@@ -387,6 +433,18 @@ class _Transaction:
             raise StoreError(
                 f"{self._store.url}: {self._what} failed and was rolled back: {_first_line(orig)}"
             ) from exc
+
+
+@contextmanager
+def _snapshot_begin(engine: Engine) -> Iterator[Connection]:
+    """Like :meth:`Engine.begin`, in a ``REPEATABLE READ, READ ONLY`` transaction."""
+    with (
+        engine.connect().execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        ) as conn,
+        conn.begin(),
+    ):
+        yield conn
 
 
 def _layer_table(spec: LayerSpec) -> sa.Table:

@@ -1,0 +1,104 @@
+"""Durable, atomic replacement of one file (for GeoPackage stores and exports).
+
+:func:`replacing` hands out a temporary path in the target's own folder; when the
+``with`` block succeeds the temporary file is flushed to disk (``fsync``), moved over the
+target with :func:`os.replace` and the folder is flushed too, so that after a crash the
+target holds the old content or the new one, never a truncated file. When the block
+fails the temporary file (and any SQLite journal next to it) is removed and the target
+is left byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from geo_protect.errors import StoreError
+
+__all__ = ["SIDECARS", "replacing", "temporary_path"]
+
+#: Files SQLite (and so GDAL's GeoPackage driver) may leave next to a database.
+SIDECARS = ("-journal", "-wal", "-shm")
+
+
+def temporary_path(target: Path) -> Path:
+    """A fresh hidden temporary path next to ``target``, with the same suffix.
+
+    Parameters
+    ----------
+    target : Path
+        The file that will be replaced.
+
+    Returns
+    -------
+    Path
+        ``<folder>/.<stem>.<random>.tmp<suffix>`` (hidden, so listings of the folder
+        skip it; same suffix, so GDAL picks the same driver).
+    """
+    target = Path(target)
+    return target.with_name(f".{target.stem}.{uuid.uuid4().hex}.tmp{target.suffix}")
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """Write to a temporary file in ``target``'s folder, then move it over ``target``.
+
+    Parameters
+    ----------
+    target : Path
+        The file to replace (or create); its folder must exist.
+
+    Yields
+    ------
+    Path
+        The temporary path to write (it does not exist yet).
+
+    Raises
+    ------
+    StoreError
+        Nothing was written to the temporary path, or flushing or moving it failed
+        (the message names both files; ``target`` is then unchanged), or the folder
+        could not be flushed after the move.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with replacing(folder / "a.txt") as tmp:
+    ...     _ = tmp.write_text("new", encoding="utf-8")
+    >>> (folder / "a.txt").read_text(encoding="utf-8"), sorted(p.name for p in folder.iterdir())
+    ('new', ['a.txt'])
+    """
+    target = Path(target)
+    tmp = temporary_path(target)
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise StoreError(f"{target}: nothing was written to the temporary file {tmp.name}")
+        try:
+            _fsync(tmp, directory=False)
+            tmp.replace(target)  # os.replace: atomic within one folder
+        except OSError as exc:
+            raise StoreError(f"{target}: cannot move {tmp.name} over it: {exc}") from exc
+        try:
+            _fsync(target.parent, directory=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{target}: replaced, but its folder could not be flushed to disk: {exc}"
+            ) from exc
+    finally:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in SIDECARS)):
+            leftover.unlink(missing_ok=True)
+
+
+def _fsync(path: Path, *, directory: bool) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to disk."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
