@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from geo_protect.cli import app
 from geo_protect.store.geopackage import GeoPackageStore
 
 runner = CliRunner()
+QFILE = "questionnaire-v1.yaml"
 
 CENTRE_ENTRY = """
 [cities.brasov]
@@ -130,3 +132,133 @@ def test_reference_tables_are_listed_with_their_provenance(workspace: dict[str, 
     shown = runner.invoke(app, ["reference", "parameters"], env={**workspace, "COLUMNS": "250"})
     assert shown.exit_code == 0
     assert "max_bollard_gap_m" in shown.output and "CPNI" in shown.output
+
+
+SFATULUI = "relation/9620387"  # Piața Sfatului
+GONE = "way/999999999"  # a space the assessors worked on that is no longer in the data
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_rerun_keeps_the_assessors_work_and_why_explains_what_is_stored(
+    workspace: dict[str, str],
+) -> None:
+    """At HEAD the second ``run`` rewrote brasov.yaml with a fresh pre-fill (the override,
+    the answer and the vanished space were lost, and the stored score had V = 5 again), and
+    ``why`` re-pre-filled and wrote the store, never showing the override."""
+    from geo_protect.assess.files import read_assessment, write_assessment
+    from geo_protect.assess.questionnaire import load_questionnaire, override
+
+    assert runner.invoke(app, ["run"], env=workspace).exit_code == 0
+    maps = Path(workspace["GEO_PROTECT_MAPS_DIR"])
+    path = maps / "assessments" / "brasov.yaml"
+    q = load_questionnaire(Path(workspace["GEO_PROTECT_DATA_DIR"]) / "assessment" / QFILE)
+    day = dt.date(2026, 11, 20)
+    worked = override(
+        read_assessment(path, questionnaire=q), SFATULUI, "VEHICLE_RAMMING", "vulnerability", 1,
+        by="I. Popescu", reason="rising bollards installed", at=day, questionnaire=q,
+    )  # fmt: skip
+    previous = worked.site(SFATULUI).scenario("VEHICLE_RAMMING").vulnerability.overrides[0]
+    worked.site(SFATULUI).site["use"] = "Christmas market"
+    gone = worked.site(SFATULUI).model_copy(deep=True, update={"space_uid": GONE})
+    worked.sites.append(gone)
+    write_assessment(worked, path)
+
+    again = runner.invoke(app, ["run"], env=workspace)
+    assert again.exit_code == 0, again.output
+    # Sfatului and the vanished copy: one override and one answer ("use") each
+    assert f"Brasov: kept 2 overrides and 2 answers from {path}" in again.output
+    assert GONE in again.output and "no longer in the data" in again.output
+
+    back = read_assessment(path, questionnaire=q)
+    ram = back.site(SFATULUI).scenario("VEHICLE_RAMMING")
+    assert ram.vulnerability.value == 1 and ram.vulnerability.overrides == [previous]
+    assert back.site(SFATULUI).site["use"] == "Christmas market"
+    assert back.site(GONE).scenario("VEHICLE_RAMMING").vulnerability.value == 1
+
+    store = GeoPackageStore(Path(workspace["GEO_PROTECT_STORE_DIR"]))
+    row = store.read_layer("brasov", "assessment").loc[f"{SFATULUI}|VEHICLE_RAMMING"]
+    a = ram.attractiveness.value
+    assert a is not None
+    assert row["vulnerability"] == 1 and row["n_overrides"] == 1
+    assert row["likelihood"] == int((a + 1) / 2 + 0.5)  # L = round_half_up((A + V) / 2)
+
+    # the assessors' file goes back in with --from; `why` explains it and writes nothing
+    assert (
+        runner.invoke(app, ["assess", "brasov", "--from", str(path)], env=workspace).exit_code == 0
+    )
+    before = _snapshot(Path(workspace["GEO_PROTECT_STORE_DIR"]))
+    why = runner.invoke(app, ["why", "brasov", "Piața Sfatului"], env=workspace)
+    assert why.exit_code == 0, why.output
+    assert _snapshot(Path(workspace["GEO_PROTECT_STORE_DIR"])) == before
+    assert (
+        f"vulnerability overridden {previous.previous} → 1 by I. Popescu on 2026-11-20: "
+        "rising bollards installed"
+    ) in " ".join(why.output.split())
+    stored = store.read_layer("brasov", "assessment").loc[f"{SFATULUI}|VEHICLE_RAMMING"]
+    assert stored["vulnerability"] == 1
+
+
+def test_an_invalid_assessors_file_stops_the_city_and_is_left_untouched(
+    workspace: dict[str, str],
+) -> None:
+    """At HEAD ``run`` silently replaced the broken file with a fresh pre-fill (exit 0)."""
+    import yaml
+
+    from geo_protect.assess.files import write_assessment
+    from tests import assessment_cases as cases
+
+    path = Path(workspace["GEO_PROTECT_MAPS_DIR"]) / "assessments" / "brasov.yaml"
+    write_assessment(cases.draft(), path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    ram = next(s for s in raw["sites"][0]["scenarios"] if s["threat"] == "VEHICLE_RAMMING")
+    ram["vulnerability"] = {"value": 9, "evidence": None, "overrides": []}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    before = path.read_bytes()
+
+    result = runner.invoke(app, ["run"], env={**workspace, "COLUMNS": "300"})
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "brasov.yaml" in text
+    assert "site way/1, threat 'VEHICLE_RAMMING', vulnerability: value 9 out of range" in text
+    assert path.read_bytes() == before
+    store = GeoPackageStore(Path(workspace["GEO_PROTECT_STORE_DIR"]))
+    assert "brasov" not in store.cities()  # stopped before anything was written
+
+
+def test_why_is_read_only_and_shows_the_stored_override(
+    workspace: dict[str, str], tmp_path: Path
+) -> None:
+    """At HEAD ``why`` called ``pipeline.assess``: it pre-filled again, wrote V = 5 over the
+    assessor's 1 in the store and printed no override."""
+    from geo_protect.assess.files import read_assessment, write_assessment
+    from geo_protect.assess.questionnaire import load_questionnaire, override
+
+    assert runner.invoke(app, ["run"], env=workspace).exit_code == 0
+    q = load_questionnaire(Path(workspace["GEO_PROTECT_DATA_DIR"]) / "assessment" / QFILE)
+    draft = Path(workspace["GEO_PROTECT_MAPS_DIR"]) / "assessments" / "brasov.yaml"
+    filled = override(
+        read_assessment(draft, questionnaire=q), SFATULUI, "VEHICLE_RAMMING", "vulnerability", 1,
+        by="A. Field", reason="vehicle gates closed", at=dt.date(2026, 5, 4), questionnaire=q,
+    )  # fmt: skip
+    was = filled.site(SFATULUI).scenario("VEHICLE_RAMMING").vulnerability.overrides[0].previous
+    returned = write_assessment(filled, tmp_path / "returned.yaml")
+    assert (
+        runner.invoke(app, ["assess", "brasov", "--from", str(returned)], env=workspace).exit_code
+        == 0
+    )
+
+    store_dir = Path(workspace["GEO_PROTECT_STORE_DIR"])
+    before = _snapshot(store_dir)
+    why = runner.invoke(app, ["why", "brasov", SFATULUI], env=workspace)
+    assert why.exit_code == 0, why.output
+    assert _snapshot(store_dir) == before
+    text = " ".join(why.output.split())
+    assert (
+        f"vulnerability overridden {was} → 1 by A. Field on 2026-05-04: vehicle gates closed"
+        in text
+    )
+    row = GeoPackageStore(store_dir).read_layer("brasov", "assessment")
+    assert row.loc[f"{SFATULUI}|VEHICLE_RAMMING", "vulnerability"] == 1

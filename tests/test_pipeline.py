@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 
@@ -85,11 +84,3 @@ def test_maps_and_comparison_say_no_data_for_cities_without_it(
     assert "no data" in text.lower()
     assert "Piața Sfatului" in text
     assert "https://" not in text.split("<body", 1)[0]  # nothing loaded from a CDN
-
-
-def test_stored_layers_are_wgs84(
-    tmp_path: Path, centre_analysis: dict[str, gpd.GeoDataFrame]
-) -> None:
-    for name, layer in centre_analysis.items():
-        assert layer.crs == "EPSG:4326", name
-        assert layer.index.is_unique, name

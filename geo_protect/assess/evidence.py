@@ -313,82 +313,120 @@ def prefill(
 
     Parameters
     ----------
-    spaces
+    spaces : GeoDataFrame
         The ``public_space`` layer (WGS84, uid index; ``name`` and ``kind`` columns).
-    city, crs
-        City slug and its metric CRS.
-    space_metric
+    city : str
+        City slug.
+    crs : str
+        The city's metric CRS.
+    space_metric : DataFrame, optional
         The ``space_metric`` analysis layer (issue 3): ``worst_speed_kmh``,
         ``n_vehicle_permeable``, ``capacity_persons`` (``design_density``, ``area_m2``).
-    pois, barriers, surveillance
+    pois, barriers, surveillance : GeoDataFrame, optional
         Source layers for attractiveness and existing measures.
-    questionnaire, threat_types, bands, reference_version
-        Defaults from ``data/``.
+    questionnaire : Questionnaire, optional
+        The questionnaire (``data/assessment/questionnaire-v1.yaml`` by default).
+    threat_types, bands : DataFrame, optional
+        Reference tables ``threat_types`` and ``prefill_bands`` (from ``data/`` by default).
+    reference_version : str, optional
+        Version of the reference data recorded in the assessment.
     """
     q = questionnaire or load_questionnaire()
-    tt = reference.table("threat_types") if threat_types is None else threat_types
-    tt = tt.set_index("threat")
-    unknown = sorted(set(tt.index) - set(q.threat_codes))
-    if unknown:
-        raise ConfigError(f"threat_types: unknown threat type(s) {', '.join(unknown)}")
-    ref_version = reference.version() if reference_version is None else reference_version
-    uids = spaces.index
-    metric = space_metric.reindex(uids) if space_metric is not None else None
-    vuln = ramming_vulnerability(metric, bands=bands) if metric is not None else None
-    cons = crowd_consequence(metric, bands=bands) if metric is not None else None
-    attr = (
-        poi_attractiveness(spaces, pois, crs=crs, bands=bands)
-        if pois is not None and not pois.empty
-        else None
-    )
+    rules = _threat_rules(q, threat_types)
+    evidence = _space_evidence(spaces, crs=crs, space_metric=space_metric, pois=pois, bands=bands)
     measures = existing_measures(spaces, barriers, surveillance, crs=crs)
     by_space = {k: g for k, g in measures.groupby("space_uid", sort=False)}
     points = spaces.geometry.representative_point()
-    kinds = {q_.id: q_ for q_ in q.site_questions}.get("type")
-    sites = []
-    for i, uid in enumerate(uids):
-        evid: dict[str, Evidence | None] = {
-            "attractiveness": _evidence(attr, i, "attractiveness", ("poi_score", "n_pois", "pois")),
-            "vulnerability": _evidence(
-                vuln, i, "vulnerability", ("worst_speed_kmh", "n_vehicle_permeable")
-            ),
-            "consequence": _evidence(
-                cons,
-                i,
-                "consequence",
-                ("capacity_peak", "capacity_persons", "design_density", "area_m2"),
-            ),
-        }
-        scenarios = []
-        for threat in q.threat_codes:
-            v_rule = tt["vulnerability_prefill"].get(threat, pd.NA)
-            c_rule = tt["consequence_prefill"].get(threat, pd.NA)
-            sc = Scenario(
-                threat=threat,
-                attractiveness=_rating(evid["attractiveness"]),
-                vulnerability=_rating(evid["vulnerability"] if not pd.isna(v_rule) else None),
-                consequence=_rating(evid["consequence"] if not pd.isna(c_rule) else None),
-            )
-            scenarios.append(sc.with_derived_likelihood())
-        kind = str(spaces["kind"].iloc[i]) if "kind" in spaces else ""
-        site_answers: dict[str, Any] = {}
-        if kinds is not None and kinds.choices is not None:
-            site_answers["type"] = kind if kind in kinds.choices else "other"
-        sites.append(
-            SiteAssessment(
-                space_uid=str(uid),
-                name=_text(spaces["name"].iloc[i]) if "name" in spaces else "",
-                location=(round(points.iloc[i].x, 7), round(points.iloc[i].y, 7)),
-                site=site_answers,
-                measures=_measures(by_space.get(uid)),
-                scenarios=scenarios,
-            )
+    sites = [
+        SiteAssessment(
+            space_uid=str(uid),
+            name=_text(spaces["name"].iloc[i]) if "name" in spaces else "",
+            location=(round(points.iloc[i].x, 7), round(points.iloc[i].y, 7)),
+            site=_site_answers(q, str(spaces["kind"].iloc[i]) if "kind" in spaces else ""),
+            measures=_measures(by_space.get(uid)),
+            scenarios=_scenarios(q, rules, _evidence_of(evidence, i)),
         )
+        for i, uid in enumerate(spaces.index)
+    ]
+    ref_version = reference.version() if reference_version is None else reference_version
     out = CityAssessment(
         city=city, questionnaire_version=q.version, reference_version=ref_version, sites=sites
     )
     validate(out, q)
     return out
+
+
+_EVIDENCE_INPUTS: dict[str, tuple[str, ...]] = {
+    "attractiveness": ("poi_score", "n_pois", "pois"),
+    "vulnerability": ("worst_speed_kmh", "n_vehicle_permeable"),
+    "consequence": ("capacity_peak", "capacity_persons", "design_density", "area_m2"),
+}
+
+
+def _threat_rules(q: Questionnaire, threat_types: pd.DataFrame | None) -> pd.DataFrame:
+    """The ``threat_types`` table indexed by threat (checked against the questionnaire)."""
+    tt = reference.table("threat_types") if threat_types is None else threat_types
+    tt = tt.set_index("threat")
+    unknown = sorted(set(tt.index) - set(q.threat_codes))
+    if unknown:
+        raise ConfigError(f"threat_types: unknown threat type(s) {', '.join(unknown)}")
+    return tt
+
+
+def _space_evidence(
+    spaces: gpd.GeoDataFrame,
+    *,
+    crs: str,
+    space_metric: pd.DataFrame | None,
+    pois: gpd.GeoDataFrame | None,
+    bands: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame | None]:
+    """The rule frames per rating (None where the evidence is missing)."""
+    metric = space_metric.reindex(spaces.index) if space_metric is not None else None
+    has_pois = pois is not None and not pois.empty
+    return {
+        "attractiveness": (
+            poi_attractiveness(spaces, pois, crs=crs, bands=bands)
+            if has_pois and pois is not None
+            else None
+        ),
+        "vulnerability": ramming_vulnerability(metric, bands=bands) if metric is not None else None,
+        "consequence": crowd_consequence(metric, bands=bands) if metric is not None else None,
+    }
+
+
+def _evidence_of(frames: dict[str, pd.DataFrame | None], i: int) -> dict[str, Evidence | None]:
+    """The evidence of the ``i``-th space per rating."""
+    return {
+        rating: _evidence(frames[rating], i, rating, inputs)
+        for rating, inputs in _EVIDENCE_INPUTS.items()
+    }
+
+
+def _scenarios(
+    q: Questionnaire, rules: pd.DataFrame, evid: dict[str, Evidence | None]
+) -> list[Scenario]:
+    """One scenario per threat; V and C only where the threat type uses that rule."""
+    scenarios = []
+    for threat in q.threat_codes:
+        v_rule = rules["vulnerability_prefill"].get(threat, pd.NA)
+        c_rule = rules["consequence_prefill"].get(threat, pd.NA)
+        sc = Scenario(
+            threat=threat,
+            attractiveness=_rating(evid["attractiveness"]),
+            vulnerability=_rating(evid["vulnerability"] if not pd.isna(v_rule) else None),
+            consequence=_rating(evid["consequence"] if not pd.isna(c_rule) else None),
+        )
+        scenarios.append(sc.with_derived_likelihood())
+    return scenarios
+
+
+def _site_answers(q: Questionnaire, kind: str) -> dict[str, Any]:
+    """The site answers the data gives (:data:`PREFILLED_ANSWERS`: the kind of space)."""
+    kinds = {q_.id: q_ for q_ in q.site_questions}.get("type")
+    if kinds is None or kinds.choices is None:
+        return {}
+    return {"type": kind if kind in kinds.choices else "other"}
 
 
 def _evidence(

@@ -3,12 +3,14 @@
 :func:`write_assessment` writes a :class:`~geo_protect.assess.questionnaire.CityAssessment` as
 YAML, JSON or CSV (one row per site × threat, site-level answers and measures repeated
 as JSON); :func:`read_assessment` reads any of them back and validates the result
-against its questionnaire. In a CSV filled offline, a changed pre-filled rating becomes
-a recorded override (``override_by``, ``override_reason``). :func:`ratings_frame` is the
-one-row-per-scenario table the risk scoring works on.
+against its questionnaire; :func:`merge_prefill` (from :mod:`geo_protect.assess.merge`)
+merges a fresh pre-fill into a file assessors worked on. Writes are atomic. In a CSV
+filled offline, a changed pre-filled rating becomes a recorded override (``override_by``,
+``override_reason``). :func:`ratings_frame` is the one-row-per-scenario table the risk
+scoring works on.
 
-The models, validation and :func:`~geo_protect.assess.questionnaire.override` live in
-:mod:`geo_protect.assess.questionnaire`, which re-exports the three functions of this module.
+The models are in :mod:`geo_protect.assess.model`; validation and
+:func:`~geo_protect.assess.questionnaire.override` in :mod:`geo_protect.assess.questionnaire`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import pandas as pd
 import pydantic
 import yaml
 
+from geo_protect.assess.atomic import atomic_path, write_atomic
+from geo_protect.assess.merge import MergeReport, merge_prefill
 from geo_protect.assess.questionnaire import (
     RATINGS,
     CityAssessment,
@@ -38,7 +42,7 @@ from geo_protect.assess.questionnaire import (
 from geo_protect.errors import ValidationError
 from geo_protect.schema import canonical_json
 
-__all__ = ["ratings_frame", "read_assessment", "write_assessment"]
+__all__ = ["MergeReport", "merge_prefill", "ratings_frame", "read_assessment", "write_assessment"]
 
 
 # --------------------------------------------------------------------------- flat views
@@ -99,17 +103,32 @@ def write_assessment(assessment: CityAssessment, path: Path) -> Path:
     The CSV has one row per site × threat; site-level answers and measures are repeated
     as JSON on each row of the site; ``override_by`` and ``override_reason`` are left
     empty for a field team to fill when they change a pre-filled rating.
+
+    The write is atomic (temporary file in the same folder, fsync, :func:`os.replace`): a
+    crash mid-write leaves the previous file intact.
+
+    Parameters
+    ----------
+    assessment : CityAssessment
+        The city's assessments.
+    path : Path
+        The file to write; its suffix picks the format.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = assessment.model_dump(mode="json")
     if suffix in {".yaml", ".yml"}:
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     elif suffix == ".json":
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     elif suffix == ".csv":
-        _to_csv_frame(assessment).to_csv(path, index=False)
+        with atomic_path(path) as tmp:
+            _to_csv_frame(assessment).to_csv(tmp, index=False)
     else:
         raise ValidationError(f"{path}: unknown assessment format (use .yaml, .json or .csv)")
     return path

@@ -17,23 +17,34 @@ are in ``data/reference/risk_parameters.csv`` and ``risk_bands.csv``.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pydantic
 import shapely
 
 from geo_protect import reference
 from geo_protect.assess.files import ratings_frame
-from geo_protect.assess.questionnaire import RATINGS, CityAssessment
+from geo_protect.assess.questionnaire import (
+    RATINGS,
+    CityAssessment,
+    Rating,
+    Scenario,
+    SiteAssessment,
+    _pydantic_problems,
+)
 from geo_protect.errors import ConfigError, ValidationError
 from geo_protect.schema import ASSESSMENT_LAYER, WGS84, conform
 
 __all__ = [
     "ASSESSMENT_LAYER",
     "Explanation",
+    "assessment_from_layer",
     "risk_100",
     "risk_band",
     "score",
@@ -343,3 +354,95 @@ def why(
         assessors=list(sc.assessors),
         date=sc.date.isoformat() if sc.date else None,
     )
+
+
+def assessment_from_layer(layer: gpd.GeoDataFrame, *, city: str) -> CityAssessment:
+    """The assessment a stored ``assessment`` layer was scored from (the inverse of :func:`score`).
+
+    Every rating comes back with its value, evidence and override history (who, when,
+    why, previous → new value), with the scenario's assessors and date, so that
+    :func:`why` explains what is stored, overrides included. Site answers, measures,
+    narratives and rationales are not in the layer (they stay in the assessors' file).
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        The stored ``assessment`` layer of one city (conformed to :data:`ASSESSMENT_LAYER`).
+    city : str
+        The city's slug.
+
+    Returns
+    -------
+    CityAssessment
+        One site per ``space_uid`` (its location the layer's point), one scenario per row.
+
+    Raises
+    ------
+    ValidationError
+        If a row's evidence or overrides do not make a valid rating (naming the row).
+    """
+    frame = pd.DataFrame(layer)
+    sites: dict[str, SiteAssessment] = {}
+    for uid, row in frame.iterrows():
+        space_uid = str(row["space_uid"])
+        site = sites.get(space_uid)
+        if site is None:
+            point = row["geometry"]
+            site = SiteAssessment(
+                space_uid=space_uid,
+                name=_text(row.get("name")),
+                status="final" if _text(row.get("status")) == "final" else "draft",
+                location=None if point is None else (float(point.x), float(point.y)),
+            )
+            sites[space_uid] = site
+        site.scenarios.append(_scenario_from_layer_row(row, f"assessment layer, row {uid}"))
+    versions = frame["questionnaire_version"] if len(frame) else pd.Series(["?"])
+    references = frame["reference_version"].dropna() if len(frame) else pd.Series([], dtype=str)
+    return CityAssessment(
+        city=city,
+        questionnaire_version=str(versions.iloc[0]),
+        reference_version=str(references.iloc[0]) or None if len(references) else None,
+        sites=list(sites.values()),
+    )
+
+
+def _scenario_from_layer_row(row: pd.Series, where: str) -> Scenario:
+    evidence = _json(row.get("evidence"))
+    overrides = _json(row.get("overrides"))
+    ratings: dict[str, Rating] = {}
+    for r in RATINGS:
+        value = row.get(r)
+        try:
+            ratings[r] = Rating.model_validate(
+                {
+                    "value": None if pd.isna(value) else int(value),
+                    "evidence": evidence.get(r),
+                    "overrides": overrides.get(r, []),
+                }
+            )
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"{where}, {r}: {_pydantic_problems(exc)}") from exc
+    assessors = [a.strip() for a in _text(row.get("assessors")).split(";") if a.strip()]
+    date = _text(row.get("assessed_on"))
+    return Scenario.model_validate(
+        {
+            "threat": str(row["threat"]),
+            "assessors": assessors,
+            "date": dt.date.fromisoformat(date) if date else None,
+            **ratings,
+        }
+    )
+
+
+def _json(value: object) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    text = _text(value)
+    parsed = json.loads(text) if text.strip() else {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _text(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
