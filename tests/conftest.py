@@ -8,6 +8,9 @@ Fixtures
     ``data/osm/brasov/brasov_centre.osm.bz2``, the small real OSM clip (ODbL).
 ``centre_city``, ``centre_data``, ``centre_analysis``
     Brașov cut to the centre clip, its ingest and its analysis (once per session).
+``centre_layers``
+    Every layer of the centre clip from :func:`geo_protect.pipeline.evaluate`: ingest,
+    analysis and scores pre-filled from evidence (once per session).
 ``pg_admin_url``
     SQLAlchemy URL of a PostgreSQL maintenance database (``GEO_PROTECT_TEST_PG``,
     default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); skips when the
@@ -17,8 +20,20 @@ Fixtures
 ``postgis_store``
     A :class:`~geo_protect.store.postgis.PostGISStore` on it, emptied before each test.
 
-CI guard: when ``CI=true``, a skipped test marked ``postgis`` or ``browser`` fails the
-session, so a missing database or browser cannot pass unnoticed.
+CI guard
+--------
+When ``CI=true``, two kinds of skip fail the session, so a missing database, browser or
+package cannot pass unnoticed:
+
+* at run time, a skipped test marked ``postgis`` or ``browser`` (:data:`REQUIRED_IN_CI`);
+* at collection, **any** skipped module (or other collector): a module-level
+  ``pytest.importorskip(...)`` or ``pytest.skip(..., allow_module_level=True)``. Such a
+  module was never imported, so its ``pytestmark`` cannot be read and there is no safe way
+  to tell a required module from an optional one; every collection-time skip is therefore
+  treated as required. A test that may legitimately skip in CI must skip at run time
+  (a fixture, ``skipif``) without a required marker.
+
+Outside CI both kinds of skip are ordinary skips.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ DEFAULT_TEST_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REQUIRED_IN_CI = ("postgis", "browser")
 
 _skipped_required = pytest.StashKey[list[str]]()
+_skipped_collection = pytest.StashKey[list[str]]()
 
 
 def _in_ci() -> bool:
@@ -93,6 +109,14 @@ def centre_data(centre_city: City) -> CityData:
 def centre_analysis(centre_city: City, centre_data: CityData) -> dict[str, gpd.GeoDataFrame]:
     """The centre clip analysed once per session (treat as read-only)."""
     return analyse_city(centre_city, centre_data)
+
+
+@pytest.fixture(scope="session")
+def centre_layers(centre_city: City, centre_data: CityData) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of the centre clip, scored (``pipeline.evaluate``; treat as read-only)."""
+    from geo_protect.pipeline import evaluate
+
+    return evaluate(centre_city, centre_data)
 
 
 # -- PostgreSQL / PostGIS ---------------------------------------------------------------
@@ -184,16 +208,33 @@ def pytest_runtest_makereport(
     if report.skipped and _in_ci():
         required = [m for m in REQUIRED_IN_CI if item.get_closest_marker(m) is not None]
         if required:
-            reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
-            reason = " ".join(str(reason).split())
             item.config.stash.setdefault(_skipped_required, []).append(
-                f"{item.nodeid} [{', '.join(required)}]: {reason}"
+                f"{item.nodeid} [{', '.join(required)}]: {_skip_reason(report)}"
             )
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.skipped and _in_ci():
+        collector.config.stash.setdefault(_skipped_collection, []).append(
+            f"{report.nodeid or collector.name}: {_skip_reason(report)}"
+        )
+    return report
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+    return " ".join(str(reason).split()).removeprefix("Skipped: ")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if session.config.stash.get(_skipped_required, []) and exitstatus == pytest.ExitCode.OK:
+    stash = session.config.stash
+    skipped = stash.get(_skipped_required, []) + stash.get(_skipped_collection, [])
+    if skipped and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -206,4 +247,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "the session fails. Provide PostGIS (scripts/setup-postgis.sh) and Chromium."
         )
         for line in skipped:
+            terminalreporter.line(f"  {line}")
+    modules = terminalreporter.config.stash.get(_skipped_collection, [])
+    if modules:
+        terminalreporter.section("modules skipped at collection in CI", sep="!", red=True)
+        terminalreporter.line(
+            f"CI=true: {len(modules)} module(s) were skipped at collection (module-level "
+            "importorskip or skip); the session fails. Install what they need."
+        )
+        for line in modules:
             terminalreporter.line(f"  {line}")

@@ -38,7 +38,8 @@ def _city(city: str, metric: pd.DataFrame, dx: float) -> CityAssessment:
 
 
 def _vilnius_metric() -> pd.DataFrame:
-    """V1: V 3, A 3 → L 3, C 3 → 9 → 33.3; V2: V 4, A 1 → L 3, C 4 → 12 → 45.8; V3: 0."""
+    """V1: V 3, A 3 → L 3, C 3 → 100·(9 − 1)/24 = 33.3; V2: V 4, A 1 → L 3, C 4 →
+    100·(12 − 1)/24 = 45.8; V3: 0."""
     metric = cases.space_metric()
     metric["worst_speed_kmh"] = pd.array([30.0, 40.0, None], dtype="Float64")
     metric["n_vehicle_permeable"] = pd.array([1, 1, 0], dtype="Int64")
@@ -79,14 +80,24 @@ def test_per_threat_ranks_and_percentiles(comparison: Comparison) -> None:
             strict=True,
         )
     )
-    assert got == [
-        ("brasov", "way/1", 1, 100.0),
-        ("vilnius", "way/2", 2, 80.0),
-        ("vilnius", "way/1", 3, 60.0),
-        ("brasov", "way/2", 4, 40.0),
-        ("vilnius", "way/3", 5, 20.0),
+    # Percentile within the threat: 100·(n − rank + 1)/n over the n = 5 scored spaces.
+    order = [
+        ("brasov", "way/1"),
+        ("vilnius", "way/2"),
+        ("vilnius", "way/1"),
+        ("brasov", "way/2"),
+        ("vilnius", "way/3"),
     ]
-    assert vr["risk_100"].round(4).tolist() == [79.1667, 45.8333, 33.3333, 4.1667, 0.0]
+    n = len(order)
+    assert got == [
+        (city, uid, rank, round(100 * (n - rank + 1) / n, 6))
+        for rank, (city, uid) in enumerate(order, start=1)
+    ]
+    # R_100 = 100·(L·C − 1)/24 on the 1–5 scale, with the (L, C) each space is pre-filled
+    # with: Brașov way/1 (4, 5), Vilnius way/2 (3, 4), way/1 (3, 3) (see _vilnius_metric),
+    # Brașov way/2 (1, 2), Vilnius way/3 (1, 1).
+    lc = [(4, 5), (3, 4), (3, 3), (1, 2), (1, 1)]
+    assert vr["risk_100"].tolist() == pytest.approx([100 * (L * C - 1) / 24 for L, C in lc])
     assert set(h["scope"]) == {"OVERALL", "VEHICLE_RAMMING", "VBIED", "ALL"}
 
 
@@ -107,7 +118,8 @@ def test_overall_ranking_and_no_data(comparison: Comparison) -> None:
     nd = comparison.hotspots[comparison.hotspots["scope"] == "ALL"]
     assert nd["city"].tolist() == ["larissa", "malaga"] and nd["risk_100"].isna().all()
     m = comparison.matrix
-    assert m.loc["Brașov", "VEHICLE_RAMMING"] == pytest.approx(100 * 19 / 24) and pd.isna(
+    # Brașov's worst VEHICLE_RAMMING space: L 4, C 5 → 100·(L·C − 1)/24
+    assert m.loc["Brașov", "VEHICLE_RAMMING"] == pytest.approx(100 * (4 * 5 - 1) / 24) and pd.isna(
         m.loc["Brașov", "UAV"]
     )
     assert m.loc["Málaga"].isna().all()
@@ -136,7 +148,8 @@ def test_results_from_files(assessments: dict[str, CityAssessment], tmp_path: Pa
         ["brasov", "vilnius", "larissa"], tmp_path, labels={"larissa": "Λάρισα"}
     )
     assert results["brasov"].has_data and results["vilnius"].has_data
-    assert results["vilnius"].scores["risk_100"].max() == pytest.approx(100 * 11 / 24)
+    # Vilnius way/2: L 3, C 4 → 100·(L·C − 1)/24
+    assert results["vilnius"].scores["risk_100"].max() == pytest.approx(100 * (3 * 4 - 1) / 24)
     assert not results["larissa"].has_data
     assert results["larissa"].reason.startswith("no assessment file larissa.yaml/.json/.csv")
 

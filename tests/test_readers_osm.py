@@ -1,19 +1,26 @@
 """The OSM XML/PBF reader on the real Brașov files (ODbL, see data/osm/brasov/PROVENANCE.md).
 
-Golden counts were computed with the reader and checked, where PROVENANCE.md counts the
-same thing, against its pyosmium feature counts of the centre clip.
+Expected counts come from a second implementation that shares no code with the reader:
+a plain ``xml.etree.ElementTree`` pass over the centre clip (:func:`scan_osm_xml`) and a
+pyosmium pass without key filter, WKB factory or area assembler over the municipal PBF
+(:func:`pbf_counts`). Both select objects by the keys of ``osm_taxonomy.csv`` read with
+:mod:`csv`. Figures PROVENANCE.md states are cited next to them.
 """
 
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import shutil
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import osmium
+import pyproj
 import pytest
 import shapely
 
@@ -23,9 +30,28 @@ from geo_protect.osm.elements import ELEMENT_COLUMNS
 from geo_protect.osm.readers import read_source
 from geo_protect.osm.readers.osm import DROP_WAY_NODES, _tags, read_osm
 from geo_protect.schema import WGS84
+from tests.osm_scan import AREA_RELATIONS, TAXONOMY_KEYS, OsmXml, scan_osm_xml
 
-BRASOV = Path(__file__).resolve().parent.parent / "data" / "osm" / "brasov"
+ROOT = Path(__file__).resolve().parent.parent
+BRASOV = ROOT / "data" / "osm" / "brasov"
 CITY_PBF = BRASOV / "brasov.osm.pbf"
+CENTRE = BRASOV / "brasov_centre.osm.bz2"
+
+
+@pytest.fixture(scope="module")
+def xml() -> OsmXml:
+    """The centre clip parsed once by ElementTree."""
+    return scan_osm_xml(CENTRE)
+
+
+def _by_type(uids: dict[str, dict[str, str]]) -> dict[str, int]:
+    return dict(Counter(u.split("/")[0] for u in uids))
+
+
+def _xml_with(
+    uids: dict[str, dict[str, str]], key: str, value: str | None = None
+) -> dict[str, dict[str, str]]:
+    return {u: t for u, t in uids.items() if key in t and (value is None or t[key] == value)}
 
 
 CityPbf = tuple[gpd.GeoDataFrame, dict[str, int], float]
@@ -42,6 +68,67 @@ def clip() -> tuple[gpd.GeoDataFrame, dict[str, int]]:
     return read_osm(path, source=_src(path))
 
 
+@dataclass
+class PbfCounts:
+    """Counts of the municipal PBF by a plain pyosmium pass (no key filter or assembler)."""
+
+    n_nodes: int = 0
+    n_ways: int = 0
+    n_relations: int = 0
+    keyed_nodes: int = 0
+    kept_ways: int = 0
+    kept_relations: int = 0
+    #: keyed ways with a node outside the extract, by the layer their tags name
+    cut: Counter[str] = field(default_factory=Counter)
+
+
+def _landcover(tags: dict[str, str]) -> bool:
+    """A landcover rule of osm_taxonomy.csv (key + value list) matches the tags."""
+    return any(tags.get(key) in values for key, values in LANDCOVER_RULES)
+
+
+with (ROOT / "data" / "reference" / "osm_taxonomy.csv").open(encoding="utf-8") as _f:
+    LANDCOVER_RULES = [
+        (row["key"], frozenset(row["values"].split("|")))
+        for row in csv.DictReader(_f)
+        if row["layer"] == "landcover"
+    ]
+
+
+@pytest.fixture(scope="module")
+def pbf() -> PbfCounts:
+    """One pass over the municipal PBF: every way's completeness, keyed objects."""
+    out = PbfCounts()
+    complete: dict[int, bool] = {}
+    keyed_ways: dict[int, dict[str, str]] = {}
+    area_members: list[list[int]] = []
+    for obj in osmium.FileProcessor(str(CITY_PBF)).with_locations():
+        if isinstance(obj, osmium.osm.Node):
+            out.n_nodes += 1
+            if len(obj.tags):  # most nodes carry no tags
+                out.keyed_nodes += not TAXONOMY_KEYS.isdisjoint(t.k for t in obj.tags)
+        elif isinstance(obj, osmium.osm.Way):
+            out.n_ways += 1
+            complete[obj.id] = all(n.location.valid() for n in obj.nodes)
+            if len(obj.tags):
+                tags = {t.k: t.v for t in obj.tags}
+                if not TAXONOMY_KEYS.isdisjoint(tags):
+                    keyed_ways[obj.id] = tags
+        elif isinstance(obj, osmium.osm.Relation):
+            out.n_relations += 1
+            tags = {t.k: t.v for t in obj.tags}
+            if tags.get("type") in AREA_RELATIONS and not TAXONOMY_KEYS.isdisjoint(tags):
+                area_members.append([m.ref for m in obj.members if m.type == "w"])
+    out.kept_ways = sum(complete[i] for i in keyed_ways)
+    out.kept_relations = sum(all(complete.get(r, False) for r in refs) for refs in area_members)
+    for i, tags in keyed_ways.items():
+        if not complete[i]:
+            out.cut["street"] += "highway" in tags
+            out.cut["building"] += "building" in tags
+            out.cut["landcover"] += _landcover(tags)
+    return out
+
+
 @pytest.fixture(scope="module")
 def city_pbf() -> CityPbf:
     start = time.perf_counter()
@@ -54,37 +141,67 @@ def _with(elements: gpd.GeoDataFrame, key: str, value: str | None = None) -> gpd
     return elements[hit.to_numpy(dtype=bool)]
 
 
-def test_clip_elements_contract(clip: tuple[gpd.GeoDataFrame, dict[str, int]]) -> None:
+def test_clip_elements_contract(clip: tuple[gpd.GeoDataFrame, dict[str, int]], xml: OsmXml) -> None:
     elements, drops = clip
     assert tuple(elements.columns.drop("geometry")) == ELEMENT_COLUMNS
     assert elements.crs.equals(WGS84)
     assert elements.index.is_unique and elements.index.name == "uid"
-    # Only objects with a taxonomy key reach Python: 1,561 of the 48,839 nodes.
-    assert elements["osm_type"].value_counts().to_dict() == {
-        "way": 5911,
-        "node": 1561,
-        "relation": 31,
-    }
+    # Only objects with a taxonomy key reach Python: of the 48,839 / 6,010 / 33 objects
+    # (PROVENANCE.md), the ElementTree pass finds 1,561 such nodes, 5,911 drawable ways and
+    # 31 area relations with every member.
+    assert (len(xml.nodes), len(xml.ways), len(xml.relations)) == (48_839, 6_010, 33)
+    expected = xml.drawn()
+    assert set(elements.index) == set(expected)
+    assert by_type(elements) == _by_type(expected)
+    # Tags unchanged, but for the type=multipolygon of an assembled area.
+    for uid, tags in expected.items():
+        want = {k: v for k, v in tags.items() if not (uid[0] == "r" and k == "type")}
+        assert elements.loc[uid, "tags"] == want, uid
     assert elements.loc["way/1020310740", "osm_id"] == 1020310740
     assert elements.loc["relation/9620387", "osm_type"] == "relation"
     assert set(elements["source"]) == {"brasov_centre.osm.bz2"}
-    # Two multipolygons of the clip have members beyond the clip (kept whole, but their
-    # other members were not); no way lacks a node.
+    # Multipolygons of the clip with members beyond the clip (kept whole, but their other
+    # members were not) are dropped; all are landuse=* (landcover). The one keyed way that
+    # lacks nodes is the place=suburb outline, which no layer wants (not counted).
+    cut_relations = [
+        t
+        for i, (t, *_) in xml.relations.items()
+        if not TAXONOMY_KEYS.isdisjoint(t) and not xml.relation_complete(i)
+    ]
+    assert cut_relations and all("landuse" in t for t in cut_relations)
+    cut_ways = [
+        t
+        for i, (t, *_) in xml.ways.items()
+        if not TAXONOMY_KEYS.isdisjoint(t) and not xml.way_complete(i)
+    ]
+    assert [t.get("place") for t in cut_ways] == ["suburb"]
     assert drops == {
-        "landcover: multipolygon with members outside the extract or rings that do not close": 2
+        "landcover: multipolygon with members outside the extract or rings that do not close": len(
+            cut_relations
+        )
     }
 
 
-def test_clip_geometries(clip: tuple[gpd.GeoDataFrame, dict[str, int]]) -> None:
+def test_clip_geometries(clip: tuple[gpd.GeoDataFrame, dict[str, int]], xml: OsmXml) -> None:
     elements, _ = clip
     geoms = elements.geometry.to_numpy()
     kind = elements["osm_type"].to_numpy()
     assert set(shapely.get_type_id(geoms[kind == "node"])) == {0}
     assert set(shapely.get_type_id(geoms[kind == "way"])) == {1}
     assert set(shapely.get_type_id(geoms[kind == "relation"])) == {6}
-    # The Piața Sfatului multipolygon is ~1.06 ha in UTM 35N (classify gives 10,623 m²).
+    # The Piața Sfatului multipolygon (~1.06 ha in UTM 35N): its area equals the outer ring
+    # less the inner rings, drawn here from the member ways' node coordinates (each member
+    # is a closed way) and projected with pyproj.
+    to_utm = pyproj.Transformer.from_crs(4326, 32635, always_xy=True)
+    rings: dict[str, float] = {"outer": 0.0, "inner": 0.0}
+    for kind, ref, role in xml.relations[9620387][1]:
+        refs = xml.ways[ref][1]
+        assert kind == "way" and refs[0] == refs[-1]
+        lon, lat = zip(*((xml.nodes[n][1], xml.nodes[n][2]) for n in refs), strict=True)
+        rings[role] += shapely.Polygon(zip(*to_utm.transform(lon, lat), strict=True)).area
     sfatului = gpd.GeoSeries([elements.geometry["relation/9620387"]], crs=WGS84).to_crs(32635)
-    assert sfatului.area.iloc[0] == pytest.approx(10_623, abs=1)
+    assert sfatului.area.iloc[0] == pytest.approx(rings["outer"] - rings["inner"], rel=1e-9)
+    assert 10_000 < sfatului.area.iloc[0] < 11_000
     # A closed way stays a closed LineString: the taxonomy decides whether it is an area.
     unirii = elements.geometry["way/222143955"]
     assert unirii.geom_type == "LineString" and unirii.is_closed
@@ -94,65 +211,81 @@ def by_type(frame: gpd.GeoDataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame["osm_type"].value_counts().items()}
 
 
-def test_clip_counts_match_provenance(clip: tuple[gpd.GeoDataFrame, dict[str, int]]) -> None:
+def test_clip_counts_match_provenance(
+    clip: tuple[gpd.GeoDataFrame, dict[str, int]], xml: OsmXml
+) -> None:
     elements, _ = clip
-    # PROVENANCE.md, centre clip column: the same figures.
-    assert by_type(_with(elements, "barrier", "bollard")) == {"node": 11}
-    assert by_type(_with(elements, "entrance")) == {"node": 56}
-    assert by_type(_with(elements, "amenity")) == {"node": 745, "way": 107, "relation": 2}
-    assert by_type(_with(elements, "shop")) == {"node": 232, "way": 5}
-    assert by_type(_with(elements, "building")) == {"way": 4560, "relation": 25, "node": 1}
-    assert len(_with(elements, "place", "square")) == 5
-    # PROVENANCE says 12 + 1 highway=pedestrian area=yes ways + multipolygons; a direct
-    # pyosmium scan of the file finds 11 such ways (+ 1 multipolygon), as here.
+    drawn = xml.drawn()
+    # Each count is the ElementTree count; PROVENANCE.md (centre clip column) gives the
+    # same figures.
+    published: list[tuple[str, str | None, dict[str, int]]] = [
+        ("barrier", "bollard", {"node": 11}),
+        ("entrance", None, {"node": 56}),
+        ("amenity", None, {"node": 745, "way": 107, "relation": 2}),
+        ("shop", None, {"node": 232, "way": 5}),
+        ("building", None, {"way": 4560, "relation": 25, "node": 1}),
+        ("place", "square", {"way": 4, "relation": 1}),  # PROVENANCE: 5 place=square
+    ]
+    for key, value, figure in published:
+        assert by_type(_with(elements, key, value)) == _by_type(_xml_with(drawn, key, value))
+        assert _by_type(_xml_with(drawn, key, value)) == figure, (key, value)
+    # PROVENANCE says 12 + 1 highway=pedestrian area=yes ways + multipolygons; the
+    # ElementTree pass (like a direct pyosmium scan) finds 11 such ways (+ 1 multipolygon).
     ped_area = _with(_with(elements, "highway", "pedestrian"), "area", "yes")
-    assert by_type(ped_area) == {"way": 11, "relation": 1}
+    xml_ped_area = _xml_with(_xml_with(drawn, "highway", "pedestrian"), "area", "yes")
+    assert by_type(ped_area) == _by_type(xml_ped_area) == {"way": 11, "relation": 1}
 
 
-def test_data_date(clip: tuple[gpd.GeoDataFrame, dict[str, int]], city_pbf: CityPbf) -> None:
+def test_data_date(
+    clip: tuple[gpd.GeoDataFrame, dict[str, int]], city_pbf: CityPbf, xml: OsmXml
+) -> None:
     # XML without a header timestamp: the newest timestamp of the objects read.
-    assert set(clip[0]["data_date"]) == {"2024-08-17"}
+    assert set(clip[0]["data_date"]) == {xml.newest_date()} == {"2024-08-17"}
     # PBF header osmosis_replication_timestamp=2024-08-21T20:21:36Z (PROVENANCE.md).
     assert set(city_pbf[0]["data_date"]) == {"2024-08-21"}
     # The registry's date wins.
     small = BRASOV / "brasov_centre.osm.bz2"
     elements, _ = read_osm(small, source=_src(small, "2020-01-01"), keys=["place"])
     assert set(elements["data_date"]) == {"2020-01-01"}
-    # Only place=* objects: 13, of which the 5 squares (the cut suburb outline is not drawn).
-    assert len(elements) == 13 and all("place" in t for t in elements["tags"])
-    assert len(_with(elements, "place", "square")) == 5
+    # Only place=* objects, of which the 5 squares (the cut suburb outline is not drawn).
+    places = xml.drawn(frozenset({"place"}))
+    assert set(elements.index) == set(places) and all("place" in t for t in elements["tags"])
+    assert len(_with(elements, "place", "square")) == len(_xml_with(places, "place", "square"))
+    assert len(_xml_with(places, "place", "square")) == 5  # PROVENANCE: 5 place=square
 
 
-def test_keys_filter_what_is_read() -> None:
+def test_keys_filter_what_is_read(xml: OsmXml) -> None:
     small = BRASOV / "brasov_centre.osm.bz2"
     elements, drops = read_osm(small, source=_src(small), keys=["barrier"])
-    assert len(elements) == 87  # 52 nodes + 35 ways (PROVENANCE: barrier=* 52 / 35)
+    barriers = xml.drawn(frozenset({"barrier"}))
+    assert set(elements.index) == set(barriers)
+    assert _by_type(barriers) == {"node": 52, "way": 35}  # PROVENANCE: barrier=* 52 / 35
     assert drops == {}
 
 
-def test_municipal_pbf_drops_cut_ways(city_pbf: CityPbf) -> None:
+def test_municipal_pbf_drops_cut_ways(city_pbf: CityPbf, pbf: PbfCounts) -> None:
     elements, drops, seconds = city_pbf
-    assert len(elements) == 55_675
-    # Independent count: highway ways of the PBF with at least one node missing.
-    cut = 0
-    for way in osmium.FileProcessor(
-        str(CITY_PBF), osmium.osm.NODE | osmium.osm.WAY
-    ).with_locations():
-        if isinstance(way, osmium.osm.Way) and "highway" in way.tags:
-            cut += not all(n.location.valid() for n in way.nodes)
-    assert cut == 180
-    # PROVENANCE: 171 walkable / 63 drivable ways (osmnx filters, subsets of all highways).
-    assert drops[f"street: {DROP_WAY_NODES}"] == cut
-    assert drops[f"building: {DROP_WAY_NODES}"] == 60
-    assert drops[f"landcover: {DROP_WAY_NODES}"] == 30
+    # PROVENANCE: 309,775 nodes / 46,551 ways / 1,818 relations in the whole PBF.
+    assert (pbf.n_nodes, pbf.n_ways, pbf.n_relations) == (309_775, 46_551, 1_818)
+    assert by_type(elements) == {
+        "node": pbf.keyed_nodes,
+        "way": pbf.kept_ways,
+        "relation": pbf.kept_relations,
+    }
+    # PROVENANCE: 171 walkable / 63 drivable ways are cut (osmnx filters, subsets of all
+    # highway ways, so fewer than every cut highway way counted here).
+    assert pbf.cut["street"] > 171
+    assert drops[f"street: {DROP_WAY_NODES}"] == pbf.cut["street"]
+    assert drops[f"building: {DROP_WAY_NODES}"] == pbf.cut["building"]
+    assert drops[f"landcover: {DROP_WAY_NODES}"] == pbf.cut["landcover"]
     assert not any(shapely.is_empty(elements.geometry.to_numpy()))
     assert seconds < 10  # ~1 s on the reference machine (osm2pgsql: ~1 s)
 
 
-def test_read_source_dispatch() -> None:
+def test_read_source_dispatch(xml: OsmXml) -> None:
     small = BRASOV / "brasov_centre.osm.bz2"
     elements, _ = read_source(small, _src(small))
-    assert len(elements) == 7503
+    assert set(elements.index) == set(xml.drawn())
 
 
 def test_fast_tags_equal_public_api() -> None:
@@ -212,8 +345,8 @@ def test_broken_files(broken: Path, name: str, message: str) -> None:
         read_osm(path, source=_src(path))
 
 
-def test_gzipped_xml(broken: Path) -> None:
+def test_gzipped_xml(broken: Path, xml: OsmXml) -> None:
     path = broken / "clip.osm.gz"
     elements, drops = read_osm(path, source=_src(path))
     assert len(drops) == 1
-    assert len(elements) == 7503 and set(elements["source"]) == {"clip.osm.gz"}
+    assert set(elements.index) == set(xml.drawn()) and set(elements["source"]) == {"clip.osm.gz"}

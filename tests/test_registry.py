@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import shutil
 from pathlib import Path
 
@@ -157,12 +155,3 @@ def test_numeric_columns_keep_missing_values() -> None:
     frame = _space(shapely.box(0, 0, 1, 1))
     frame["osm_id"] = [np.nan]
     assert conform("public_space", frame)["osm_id"].isna().all()
-
-
-@pytest.mark.parametrize(
-    "module", ["geo_protect.cities", "geo_protect.reference", "geo_protect.analysis.network"]
-)
-def test_docstring_examples_run(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted > 0

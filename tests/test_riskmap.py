@@ -11,7 +11,6 @@ from __future__ import annotations
 import bz2
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_protect.cities import Source, get_city
+from geo_protect.cities import get_city
 from geo_protect.outputs.maps import style
+from geo_protect.outputs.maps.analysis_layers import arrowheads
 from geo_protect.outputs.maps.city_map import (
     risk_map,
     space_risk,
@@ -31,8 +31,6 @@ from geo_protect.outputs.maps.city_map import (
 from geo_protect.outputs.maps.compact import encode
 from geo_protect.outputs.maps.exposure import exposure_band
 from geo_protect.outputs.maps.index_page import summarise, write_index
-from geo_protect.outputs.maps.layers import arrowheads
-from geo_protect.pipeline import evaluate
 from geo_protect.schema import conform
 from geo_protect.settings import REPO_ROOT
 
@@ -266,25 +264,10 @@ def analysis_layers(spaces: gpd.GeoDataFrame, crs: str) -> dict[str, gpd.GeoData
     }
 
 
-#: Brașov cut to the centre clip (the box it was cut with).
-CENTRE = CITY.model_copy(
-    update={
-        "bbox": (25.575, 45.633, 25.605, 45.652),
-        "boundary": None,
-        "sources": (Source(kind="osm", path=CLIP, data_date="2024-08-21"),),
-    }
-)
-
-
-@cache
-def brasov_layers() -> dict[str, gpd.GeoDataFrame]:
-    """Real layers of the centre clip: ingest, analysis and scores pre-filled from evidence."""
-    return evaluate(CENTRE)
-
-
 @pytest.fixture(scope="module")
-def layers() -> dict[str, gpd.GeoDataFrame]:
-    return brasov_layers()
+def layers(centre_layers: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
+    """Real layers of the centre clip: ingest, analysis and scores pre-filled from evidence."""
+    return centre_layers
 
 
 @pytest.fixture(scope="module")

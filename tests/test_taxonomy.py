@@ -6,8 +6,11 @@ widths and distances have exact expected values.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from geo_protect.osm.taxonomy import (
 )
 from geo_protect.reference import table
 from geo_protect.schema import SOURCE_LAYERS, WGS84, conform
+from tests.osm_scan import OsmXml, scan_osm_xml
 
 CLIP = Path(__file__).resolve().parent.parent / "data/osm/brasov/brasov_centre.osm.bz2"
 UTM = "EPSG:32635"
@@ -46,6 +50,28 @@ def clip_layers() -> tuple[dict[str, gpd.GeoDataFrame], IngestReport]:
     elements, _ = read_osm(CLIP, source=Source(kind="osm", path=CLIP))
     report = IngestReport()
     return classify(elements, crs=UTM, report=report), report
+
+
+@pytest.fixture(scope="module")
+def xml() -> OsmXml:
+    """The clip parsed by ElementTree: the independent side of the golden counts."""
+    return scan_osm_xml(CLIP)
+
+
+def _xml_streets(xml: OsmXml) -> dict[int, dict[str, str]]:
+    """Drawable highway=* ways that are lines (closed ways with area=yes are areas)."""
+    out = {}
+    for i, (tags, refs, _) in xml.ways.items():
+        area = len(refs) >= 4 and refs[0] == refs[-1] and tags.get("area") == "yes"
+        if "highway" in tags and not area and xml.way_complete(i):
+            out[i] = tags
+    return out
+
+
+def _metres(value: str | None) -> float | None:
+    """A plain ``<number>[ m]`` width (the only form in the clip), else None."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*m?\s*", value or "")
+    return float(m.group(1)) if m else None
 
 
 def _geo(geom: BaseGeometry) -> BaseGeometry:
@@ -84,12 +110,21 @@ def _ring(w: float, h: float, x: float = 0.0, y: float = 0.0) -> shapely.LineStr
 # -- the real clip -----------------------------------------------------------------------
 
 
-def test_clip_layer_counts(clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport]) -> None:
+def test_clip_layer_counts(
+    clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport], xml: OsmXml
+) -> None:
     layers, report = clip_layers
     assert list(layers) == list(SOURCE_LAYERS)
     counts = {name: len(layer) for name, layer in layers.items()}
     # PROVENANCE.md (centre clip): barrier 52 nodes + 35 ways = 87; entrance nodes 56;
     # building ways + multipolygons 4,560 + 25 = 4,585 (the one building node is no footprint).
+    # The ElementTree pass gives the same barrier / entrance / building / street counts.
+    drawn = xml.drawn()
+    of_key = Counter(k for u, t in drawn.items() for k in t)
+    assert counts["barrier"] == of_key["barrier"]
+    assert counts["entrance"] == of_key["entrance"]
+    assert counts["building"] == sum("building" in t for u, t in drawn.items() if u[0] != "n")
+    assert counts["street"] == len(_xml_streets(xml))
     assert counts == {
         "public_space": 49,  # 52 candidates less a 2 m² test square, a nested corridor and
         # the second mapped piece of Strada Republicii (merged into the first)
@@ -149,17 +184,17 @@ def test_clip_public_spaces(clip_layers: tuple[dict[str, gpd.GeoDataFrame], Inge
     assert set(shapely.get_type_id(spaces.geometry.to_numpy())) == {6}
 
 
-def test_clip_points(clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport]) -> None:
+def test_clip_points(
+    clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport], xml: OsmXml
+) -> None:
     layers = clip_layers[0]
     barrier = layers["barrier"]
     assert (barrier["kind"] == "bollard").sum() == 11  # PROVENANCE: 11 bollard nodes
+    # PROVENANCE: barrier=* 52 nodes / 35 ways
     assert barrier.geom_type.value_counts().to_dict() == {"Point": 52, "LineString": 35}
-    assert layers["entrance"]["kind"].value_counts().to_dict() == {
-        "yes": 37,
-        "staircase": 14,
-        "main": 4,
-        "service": 1,
-    }
+    # entrance=<kind> on the raw node tags (ElementTree)
+    entrances = Counter(t["entrance"] for t, *_ in xml.nodes.values() if "entrance" in t)
+    assert layers["entrance"]["kind"].value_counts().to_dict() == dict(entrances)
     poi = layers["poi"]
     assert set(poi.geom_type) == {"Point"}
     assert poi["kind"].value_counts().head(4).to_dict() == {
@@ -173,24 +208,55 @@ def test_clip_points(clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestRepor
     assert church["tag"].tolist() == ["amenity=place_of_worship"]
 
 
-def test_clip_street_flags(clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport]) -> None:
+def test_clip_street_flags(
+    clip_layers: tuple[dict[str, gpd.GeoDataFrame], IngestReport], xml: OsmXml
+) -> None:
     street = clip_layers[0]["street"]
+    streets = _xml_streets(xml)
+    assert set(street.index) == {f"way/{i}" for i in streets}
     # PROVENANCE (centre clip): footway 364, steps 67, path 51, living_street 10 ways;
-    # 34 linear highway=pedestrian ways.
+    # 34 linear highway=pedestrian ways. The ElementTree count agrees.
     counts = street["highway"].value_counts()
-    assert [counts[k] for k in ("footway", "steps", "path", "living_street", "pedestrian")] == [
+    xml_counts = Counter(t["highway"] for t in streets.values())
+    assert counts.to_dict() == dict(xml_counts)
+    assert [xml_counts[k] for k in ("footway", "steps", "path", "living_street", "pedestrian")] == [
         364,
         67,
         51,
         10,
         34,
     ]
+    # The flags re-derived from highway_classes.csv (read with csv) and the tags: walk if the
+    # class walks and foot != no; hostile if the class admits vehicles and no mapped width
+    # is under min_vehicle_width_m (parameters.csv).
+    reference = Path(__file__).resolve().parent.parent / "data" / "reference"
+    with (reference / "highway_classes.csv").open(encoding="utf-8") as f:
+        classes = {r["highway"]: r for r in csv.DictReader(f)}
+    with (reference / "parameters.csv").open(encoding="utf-8") as f:
+        min_width = next(
+            float(r["value"]) for r in csv.DictReader(f) if r["name"] == "min_vehicle_width_m"
+        )
+    want: Counter[tuple[bool, bool]] = Counter()
+    for tags in streets.values():
+        cls = classes.get(tags["highway"], {})
+        width = _metres(tags.get("width"))
+        walk = cls.get("walk") == "true" and tags.get("foot") != "no"
+        hostile = cls.get("hostile_vehicle") == "true" and not (
+            width is not None and width < min_width
+        )
+        want[(walk, hostile)] += 1
     flags = street.groupby(["walk", "hostile_vehicle"]).size().to_dict()
-    assert flags == {(False, False): 4, (False, True): 53, (True, False): 67, (True, True): 1022}
+    assert flags == dict(want)
     steps = street[street["highway"] == "steps"]
     assert steps["walk"].all() and not steps["hostile_vehicle"].any()
-    assert street["maxspeed_kmh"].value_counts().head(2).to_dict() == {50.0: 103, 30.0: 73}
-    assert street["lanes"].notna().sum() == 220
+    # Plain numeric maxspeed / lanes tags, counted on the raw tags.
+    speeds = Counter(
+        float(t["maxspeed"]) for t in streets.values() if t.get("maxspeed", "").isdigit()
+    )
+    got = street["maxspeed_kmh"].value_counts().head(2).to_dict()
+    assert got == dict(speeds.most_common(2)) and set(got) == {50.0, 30.0}
+    lanes = sum(t.get("lanes", "").strip().isdigit() for t in streets.values())
+    assert street["lanes"].notna().sum() == lanes
     assert street.loc["way/23235073", ["walk", "hostile_vehicle"]].tolist() == [True, True]
 
 

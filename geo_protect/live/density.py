@@ -32,6 +32,22 @@ def alert_band(
 
     A standing area above ``design × critical_factor`` (1.25) is critical whatever
     its band. NaN densities give NA.
+
+    Parameters
+    ----------
+    density : Series
+        Densities in persons per m².
+    area_type : Series or str
+        ``standing`` or ``moving``, per density or for all.
+    design : Series, optional
+        Design densities (p/m²), for the critical rule; without them no band is critical.
+    critical_factor : float, optional
+        The ``crowd_critical_design_factor`` parameter by default.
+
+    Returns
+    -------
+    Series
+        ``alert`` (string dtype), indexed like ``density``.
     """
     bands = table("crowd_alert_bands")
     d = density.to_numpy(dtype=float, na_value=np.nan)
@@ -72,15 +88,17 @@ def live_density(
 
     Parameters
     ----------
-    counts
+    counts : Series
         Persons present per zone, indexed by zone id (like ``zones``). Missing zones or
         negative counts (sensor faults) give NA.
-    zones
+    zones : GeoDataFrame
         Zone polygons indexed by zone id, with ``area_type`` (``standing`` or
         ``moving``; standing when absent), optionally ``area_m2`` (used instead of the
         geometry's area) and ``design_density`` (p/m², for the critical rule).
-    crs
+    crs : str, optional
         Metric CRS for the areas; ``zones.crs`` when it is already metric.
+    critical_factor : float, optional
+        For :func:`alert_band`; the ``crowd_critical_design_factor`` parameter by default.
 
     Returns
     -------
@@ -133,8 +151,12 @@ def rate_alert(
 
     Parameters
     ----------
-    previous, current
+    previous, current : Series
         Densities (p/m²) per zone at two times ``minutes`` apart, index-aligned.
+    minutes : float
+        Minutes between the two readings.
+    rise_p_m2, window_min : float, optional
+        The alert's rise and window; the ``parameters`` reference table's by default.
 
     Returns
     -------
@@ -165,14 +187,14 @@ def exit_flow_alert(
 
     Parameters
     ----------
-    persons_per_min
+    persons_per_min : Series
         People passing each exit per minute (from counters), indexed by exit.
-    width_m
+    width_m : Series
         Clear width of each exit (m), index-aligned; e.g. ``entry_point["width_m"]``.
-    exit_type
+    exit_type : str or Series
         ``level``, ``level_alcohol``, ``stepped`` or ``stepped_alcohol``, for all exits or
         per exit.
-    flows
+    flows : DataFrame, optional
         The ``egress_flow`` table; the reference one by default.
 
     Returns

@@ -34,6 +34,20 @@ def crowd_factor(
 
     Works on scalars, arrays and Series (index-aligned). NaN stays NaN (density unknown).
 
+    Parameters
+    ----------
+    density_now : float, ndarray or Series
+        Live densities (p/m²).
+    density_design : float, ndarray or Series
+        Design densities (p/m²), like ``density_now``.
+    factor_min, factor_max : float, optional
+        The clamp bounds; the ``parameters`` reference table's by default.
+
+    Returns
+    -------
+    float, ndarray or Series
+        The factor, of the type of ``density_now``.
+
     Raises
     ------
     ValidationError
@@ -62,6 +76,20 @@ def crowd_factor(
 
 def live_risk(risk: _T, density_now: _T, density_design: _T, **factor: float) -> _T:
     """``R_live = R_100 × f_crowd`` (up to 1.5 × R_100, so it may exceed 100).
+
+    Parameters
+    ----------
+    risk : float, ndarray or Series
+        Static risk ``R_100``.
+    density_now, density_design : float, ndarray or Series
+        Live and design densities (p/m²), for :func:`crowd_factor`.
+    **factor : float
+        ``factor_min`` / ``factor_max`` for :func:`crowd_factor`.
+
+    Returns
+    -------
+    float, ndarray or Series
+        ``R_live``, of the type of ``risk``.
 
     Examples
     --------

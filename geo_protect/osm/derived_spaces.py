@@ -56,15 +56,15 @@ def pedestrian_corridors(
 
     Parameters
     ----------
-    streets
+    streets : GeoDataFrame
         The classified ``street`` layer (WGS84, with ``highway`` and ``width_m``).
-    crs
+    crs : str
         The city's metric CRS, for widths and lengths.
-    classes
+    classes : DataFrame
         The ``highway_classes`` reference table.
-    min_length_m
+    min_length_m : float
         Shortest corridor kept (``min_pedestrian_street_length_m``).
-    report
+    report : IngestReport
         Counts the ways dropped as too short (:data:`DROP_SHORT_STREET`).
 
     Returns
@@ -77,10 +77,27 @@ def pedestrian_corridors(
     if ped.empty:
         return empty_layer("public_space")
     lines = np.asarray(ped.geometry.to_crs(crs).values, dtype=object)
+    comp = _corridor_of_each_way(ped, lines)
+    length = pd.Series(shapely.length(lines)).groupby(comp).transform("sum").to_numpy()
+    keep = length >= min_length_m
+    report.drop("public_space", DROP_SHORT_STREET, int((~keep).sum()))
+    if not keep.any():
+        return empty_layer("public_space")
     default = float(classes.set_index("highway").at["pedestrian", "default_width_m"])
     width = ped["width_m"].to_numpy(dtype=float, na_value=np.nan)
     width = np.where(np.isfinite(width) & (width > 0), width, default)
+    bodies = gpd.GeoDataFrame(
+        {"comp": comp[keep]}, geometry=shapely.buffer(lines[keep], width[keep] / 2), crs=crs
+    ).dissolve(by="comp")
+    first = _first_way_of_each_corridor(ped, comp, keep)
+    lead = ped.iloc[first.to_numpy()]
+    out = _corridor_provenance(lead)
+    geom = gpd.GeoSeries(bodies.geometry.loc[first.index].to_numpy(), crs=crs).to_crs(WGS84)
+    return gpd.GeoDataFrame(out, geometry=geom.set_axis(out.index), crs=WGS84)
 
+
+def _corridor_of_each_way(ped: gpd.GeoDataFrame, lines: np.ndarray) -> np.ndarray:
+    """Corridor label per way: touching ways of one name, or pieces of one OSM way."""
     names = ped["name"].to_numpy(dtype=object, na_value=None)
     left, right = shapely.STRtree(lines).query(lines, predicate="intersects")
     ids = ped["osm_id"].to_numpy(dtype=float, na_value=np.nan)
@@ -90,25 +107,26 @@ def pedestrian_corridors(
     n = len(lines)
     graph = coo_matrix((np.ones(int(same.sum())), (left[same], right[same])), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
+    return np.asarray(comp)
 
-    length = pd.Series(shapely.length(lines)).groupby(comp).transform("sum").to_numpy()
-    keep = length >= min_length_m
-    report.drop("public_space", DROP_SHORT_STREET, int((~keep).sum()))
-    if not keep.any():
-        return empty_layer("public_space")
 
-    order = np.lexsort((np.arange(n), np.where(np.isnan(ids), np.inf, ids), comp))
+def _first_way_of_each_corridor(
+    ped: gpd.GeoDataFrame, comp: np.ndarray, keep: np.ndarray
+) -> pd.Series:
+    """Per kept corridor (index), the position of its way of lowest OSM id (else first)."""
+    ids = ped["osm_id"].to_numpy(dtype=float, na_value=np.nan)
+    order = np.lexsort((np.arange(len(ped)), np.where(np.isnan(ids), np.inf, ids), comp))
     order = order[keep[order]]
-    first = pd.Series(order).groupby(comp[order]).first()
-    bodies = gpd.GeoDataFrame(
-        {"comp": comp[keep]}, geometry=shapely.buffer(lines[keep], width[keep] / 2), crs=crs
-    ).dissolve(by="comp")
-    lead = ped.iloc[first.to_numpy()]
+    return pd.Series(order).groupby(comp[order]).first()
+
+
+def _corridor_provenance(lead: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Columns of the corridors, from their lead ways; uid ``corridor/{osm_id}``."""
     suffix = [
         str(int(i)) if pd.notna(i) else str(uid).rsplit("/", 1)[-1]
         for i, uid in zip(lead["osm_id"], lead.index, strict=True)
     ]
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "osm_type": lead["osm_type"].to_numpy(),
             "osm_id": lead["osm_id"].to_numpy(),
@@ -120,8 +138,6 @@ def pedestrian_corridors(
         },
         index=pd.Index(_unique([f"corridor/{s}" for s in suffix]), dtype="string", name="uid"),
     )
-    geom = gpd.GeoSeries(bodies.geometry.loc[first.index].to_numpy(), crs=crs).to_crs(WGS84)
-    return gpd.GeoDataFrame(out, geometry=geom.set_axis(out.index), crs=WGS84)
 
 
 def station_forecourts(
@@ -136,15 +152,15 @@ def station_forecourts(
 
     Parameters
     ----------
-    spaces
+    spaces : DataFrame
         Public spaces in WGS84 (with ``kind``).
-    pois
+    pois : GeoDataFrame
         The classified ``poi`` layer (WGS84, with ``tag``).
-    crs
+    crs : str
         The city's metric CRS, for distances.
-    distance_m
+    distance_m : float
         How near a station a space must be (``station_forecourt_distance_m``).
-    station_tags
+    station_tags : Collection of str
         ``key=value`` tags of the POIs that are stations.
 
     Returns
@@ -184,16 +200,16 @@ def drop_slivers_and_nested_corridors(
 
     Parameters
     ----------
-    spaces
+    spaces : DataFrame
         Public spaces in WGS84 (with ``kind`` and ``name``).
-    crs
+    crs : str
         The city's metric CRS, for areas.
-    min_area_m2
+    min_area_m2 : float
         Smallest space kept (``min_public_space_area_m2``).
-    nested_share
+    nested_share : float
         Share of a corridor's area inside mapped areas above which it is dropped
         (``nested_corridor_share``).
-    report
+    report : IngestReport
         Counts the spaces dropped, by reason.
 
     Returns
@@ -258,12 +274,19 @@ def merge_street_surfaces(
 
     Parameters
     ----------
-    spaces
+    spaces : DataFrame
         Public spaces in WGS84.
-    crs
+    crs : str
         Metric CRS to measure ``gap_m`` in.
-    gap_m
+    gap_m : float
         Pieces this close count as adjoining.
+    report : IngestReport
+        Counts the pieces merged into another (:data:`DROP_MERGED_SURFACE`).
+
+    Returns
+    -------
+    DataFrame
+        The spaces, one per merged street (the same frame when nothing merges).
     """
     street = (spaces["kind"] == "pedestrian_street").to_numpy(dtype=bool, na_value=False)
     names = spaces["name"].to_numpy(dtype=object, na_value=None)

@@ -35,6 +35,20 @@ def elements_frame(
     """Build an elements frame from ``(uid, osm_type, osm_id, tags, geometry)`` tuples.
 
     ``tags`` stay Python dicts here (the stores turn them into JSON).
+
+    Parameters
+    ----------
+    elements : Iterable of Element
+        ``(uid, osm_type, osm_id, tags, geometry)`` tuples, geometries in WGS84.
+    source : str
+        The source the elements were read from (kept per element).
+    data_date : str or None
+        Date of the OSM data, when known.
+
+    Returns
+    -------
+    GeoDataFrame
+        The elements frame, indexed by uid, in WGS84.
     """
     rows: list[dict[str, Any]] = []
     geoms: list[BaseGeometry] = []

@@ -68,19 +68,21 @@ def ingest_city(
 
     Parameters
     ----------
-    city
+    city : City
         The city (from :func:`geo_protect.get_city`).
-    source
+    source : {"local", "overpass"}
         ``local``: the files listed in ``data/cities.toml``; ``overpass``: fetch the
         study area's elements from an Overpass server (network needed).
-    spaces
+    spaces : Path, optional
         The city's own register of public spaces (``.geojson``/``.gpkg``, see
         :func:`geo_protect.osm.register.read_spaces`); its spaces replace OSM spaces with
         the same uid or OSM id and add the others.
-    progress
+    progress : callable, optional
         Called with a short message before each step.
-    overpass_url, timeout
-        Overpass interpreter URL and seconds per request (``source="overpass"``).
+    overpass_url : str
+        Overpass interpreter URL (``source="overpass"``).
+    timeout : float
+        Seconds per Overpass request.
 
     Returns
     -------
@@ -98,8 +100,13 @@ def ingest_city(
     --------
     >>> from geo_protect import get_city
     >>> data = ingest_city(get_city("larissa"))
-    >>> data.report.missing[0].split(" — ")[0]
-    'Larissa: no public spaces (squares, pedestrian areas and streets, markets, parks) locally'
+    >>> print(data.report.missing[0])
+    Larissa: no public spaces (squares, pedestrian areas and streets, markets, parks), street
+    data for the walk network, ... or surveillance cameras locally — run `geo-protect ingest
+    larissa --source overpass` with network, or place an extract in data/osm/larissa/ and
+    list it in data/cities.toml
+    >>> len(data.layers["public_space"])
+    0
     """
     say = progress or _quiet
     report = IngestReport()
@@ -131,6 +138,20 @@ def missing_notes(
     city: City, layers: Mapping[str, gpd.GeoDataFrame], *, source: str = "local"
 ) -> list[str]:
     """One plain sentence naming every class of data the city lacks, and what to do.
+
+    Parameters
+    ----------
+    city : City
+        The city.
+    layers : Mapping of str to GeoDataFrame
+        Its ingested source layers.
+    source : str
+        Where they came from (``local`` or ``overpass``), for the advice given.
+
+    Returns
+    -------
+    list of str
+        The sentence, or nothing when no class of data is missing.
 
     Examples
     --------

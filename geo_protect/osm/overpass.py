@@ -51,6 +51,16 @@ class _ServerError(Exception):
 def taxonomy_tags(data_dir: Path | None = None) -> Tags:
     """The osmnx ``tags`` query of the taxonomy: ``{key: True}`` or ``{key: [values]}``.
 
+    Parameters
+    ----------
+    data_dir : Path, optional
+        Data folder whose ``reference/osm_taxonomy.csv`` is read; the active one by default.
+
+    Returns
+    -------
+    dict
+        The query, by OSM key.
+
     Examples
     --------
     >>> taxonomy_tags()["place"], taxonomy_tags()["barrier"]
@@ -81,17 +91,17 @@ def fetch_elements(
 
     Parameters
     ----------
-    city
+    city : City
         The city; its ``bbox`` is the study area.
-    url
+    url : str
         The Overpass interpreter URL (``https://overpass-api.de/api/interpreter``) or
         its base (``.../api``).
-    timeout
+    timeout : float
         Seconds for each network operation (connect, each read) and the server-side
         ``[timeout:]`` of the query.
-    bbox
+    bbox : tuple of float, optional
         ``(west, south, east, north)`` to fetch instead of the city's bbox.
-    tags
+    tags : Mapping, optional
         osmnx tag query; the taxonomy's (:func:`taxonomy_tags`) by default.
 
     Returns

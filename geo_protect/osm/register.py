@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,11 @@ _OSM_TYPES = ("node", "way", "relation")
 def public_space_kinds() -> frozenset[str]:
     """Kinds a public space may have: the taxonomy's, ``pedestrian_street`` and ``register``.
 
+    Returns
+    -------
+    frozenset of str
+        The kinds.
+
     Examples
     --------
     >>> sorted(public_space_kinds())[:3]
@@ -58,9 +64,9 @@ def read_spaces(path: Path, *, city: City) -> gpd.GeoDataFrame:
 
     Parameters
     ----------
-    path
+    path : Path
         A ``.geojson`` (WGS84, RFC 7946) or ``.gpkg`` (any CRS; reprojected) file.
-    city
+    city : City
         The city; every space must lie within its ``bbox``.
 
     Returns
@@ -84,24 +90,63 @@ def read_spaces(path: Path, *, city: City) -> gpd.GeoDataFrame:
     where = path.name
     if frame.crs is None:
         raise ValidationError(f"{where}: no CRS; declare one (GeoJSON is WGS84 by RFC 7946)")
-    for field in ("id", "name"):
-        if field not in frame.columns:
-            raise ValidationError(f"{where}: required field {field!r} is missing")
-    ids = _text_column(frame["id"])
-    _check_required(ids, where, "id", np.arange(len(frame)))
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise ValidationError(f"{where}: field 'id': {dup.iloc[0]!r} is not unique")
-    label = np.array([f"feature id={i!r}" for i in ids], dtype=object)
-    names = _text_column(frame["name"])
-    _check_required(names, where, "name", label)
-    kinds = _kinds(frame, where, label)
-    osm_type, osm_id = _osm_ref(frame, where, label)
-
-    geoms, repaired = _geometries(frame.geometry.to_numpy(), where, label)
+    fields = _Fields.validate(frame, where)
+    geoms, repaired = _geometries(frame.geometry.to_numpy(), where, fields.label)
     frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
     if not frame.crs.equals(WGS84):
         frame = frame.to_crs(WGS84)
+    _check_within_city(frame, city, where, fields.label)
+    extra = [c for c in frame.columns if c not in (*_FIELDS, frame.geometry.name)]
+    layer = gpd.GeoDataFrame(
+        {
+            "osm_type": fields.osm_type.to_numpy(),
+            "osm_id": fields.osm_id.to_numpy(),
+            "name": fields.names.to_numpy(),
+            "kind": fields.kinds.to_numpy(),
+            "tags": _tags(frame[extra]),
+            "source": where,
+            "data_date": pd.NA,
+        },
+        geometry=frame.geometry.to_numpy(),
+        crs=WGS84,
+        index=_uid_index(fields, where),
+    )
+    out = conform("public_space", layer)
+    out.attrs["repaired"] = repaired
+    return out
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """The validated register fields, one value per feature."""
+
+    ids: pd.Series
+    names: pd.Series
+    kinds: pd.Series
+    osm_type: pd.Series
+    osm_id: pd.Series
+    label: np.ndarray  # how error messages name each feature
+
+    @classmethod
+    def validate(cls, frame: gpd.GeoDataFrame, where: str) -> _Fields:
+        for field in ("id", "name"):
+            if field not in frame.columns:
+                raise ValidationError(f"{where}: required field {field!r} is missing")
+        ids = _text_column(frame["id"])
+        _check_required(ids, where, "id", np.arange(len(frame)))
+        dup = ids[ids.duplicated()]
+        if len(dup):
+            raise ValidationError(f"{where}: field 'id': {dup.iloc[0]!r} is not unique")
+        label = np.array([f"feature id={i!r}" for i in ids], dtype=object)
+        names = _text_column(frame["name"])
+        _check_required(names, where, "name", label)
+        kinds = _kinds(frame, where, label)
+        osm_type, osm_id = _osm_ref(frame, where, label)
+        return cls(ids, names, kinds, osm_type, osm_id, label)
+
+
+def _check_within_city(frame: gpd.GeoDataFrame, city: City, where: str, label: np.ndarray) -> None:
+    """Raise unless every (WGS84) space lies within the city's bbox."""
     west, south, east, north = city.bbox
     outside = ~shapely.covered_by(frame.geometry.to_numpy(), shapely.box(west, south, east, north))
     if outside.any():
@@ -110,32 +155,22 @@ def read_spaces(path: Path, *, city: City) -> gpd.GeoDataFrame:
             f"{list(city.bbox)}"
         )
 
-    has_osm = osm_type.notna().to_numpy()
-    uids = np.where(has_osm, osm_type.astype(str) + "/" + osm_id.astype(str), "register/" + ids)
+
+def _uid_index(fields: _Fields, where: str) -> pd.Index:
+    """``osm_type/osm_id`` of the spaces that replace an OSM one, else ``register/<id>``."""
+    has_osm = fields.osm_type.notna().to_numpy()
+    uids = np.where(
+        has_osm,
+        fields.osm_type.astype(str) + "/" + fields.osm_id.astype(str),
+        "register/" + fields.ids,
+    )
     uid_index = pd.Index(uids, dtype="string", name="uid")
     if uid_index.has_duplicates:
         raise ValidationError(
             f"{where}: fields 'osm_type'/'osm_id': {uid_index[uid_index.duplicated()][0]} is "
             "replaced by more than one feature"
         )
-    extra = [c for c in frame.columns if c not in (*_FIELDS, frame.geometry.name)]
-    layer = gpd.GeoDataFrame(
-        {
-            "osm_type": osm_type.to_numpy(),
-            "osm_id": osm_id.to_numpy(),
-            "name": names.to_numpy(),
-            "kind": kinds.to_numpy(),
-            "tags": _tags(frame[extra]),
-            "source": where,
-            "data_date": pd.NA,
-        },
-        geometry=frame.geometry.to_numpy(),
-        crs=WGS84,
-        index=uid_index,
-    )
-    out = conform("public_space", layer)
-    out.attrs["repaired"] = repaired
-    return out
+    return uid_index
 
 
 def _read(path: Path) -> gpd.GeoDataFrame:

@@ -26,6 +26,16 @@ def study_area(city: City) -> BaseGeometry:
 
     The boundary is an Osmosis ``.poly`` file or a GeoJSON file of polygons.
 
+    Parameters
+    ----------
+    city : City
+        The city (its ``bbox`` and optional ``boundary``).
+
+    Returns
+    -------
+    BaseGeometry
+        The study area.
+
     Raises
     ------
     ConfigError
@@ -61,6 +71,24 @@ def study_area(city: City) -> BaseGeometry:
 def clip_to_area(
     name: str, layer: gpd.GeoDataFrame, area: BaseGeometry, report: IngestReport
 ) -> gpd.GeoDataFrame:
+    """The features of a layer that touch the study area (the others counted as dropped).
+
+    Parameters
+    ----------
+    name : str
+        The layer's name, for the report.
+    layer : GeoDataFrame
+        The layer, in WGS84.
+    area : BaseGeometry
+        The study area (:func:`study_area`), in WGS84.
+    report : IngestReport
+        Counts the features dropped (:data:`DROP_OUTSIDE`).
+
+    Returns
+    -------
+    GeoDataFrame
+        The features kept.
+    """
     if layer.empty:
         return layer
     shapely.prepare(area)
@@ -70,6 +98,23 @@ def clip_to_area(
 
 
 def read_boundary(path: Path) -> BaseGeometry:
+    """A boundary polygon from an Osmosis ``.poly`` or a GeoJSON file, in WGS84.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    BaseGeometry
+        The union of its polygons (made valid).
+
+    Raises
+    ------
+    DataSourceError
+        If the file is missing, unreadable or holds no polygon.
+    """
     if not path.is_file():
         raise DataSourceError(f"{path}: boundary file not found")
     if path.suffix == ".poly":

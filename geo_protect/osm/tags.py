@@ -32,6 +32,16 @@ _KNOT_KMH = 1.852
 def parse_number(values: pd.Series) -> pd.Series:
     """Plain numbers of OSM values (``"2"``, ``"3.5"``, ``"4,5"``); anything else is NaN.
 
+    Parameters
+    ----------
+    values : Series
+        Raw OSM tag values (text or None).
+
+    Returns
+    -------
+    Series
+        Floats, indexed like ``values``.
+
     Examples
     --------
     >>> parse_number(pd.Series(["2", "2;3", None, "1,5"])).tolist()
@@ -49,6 +59,16 @@ def parse_length(values: pd.Series) -> pd.Series:
     """Lengths in metres of OSM ``width``/``maxwidth`` values; unparsable ones are NaN.
 
     Accepts ``"3"``, ``"3.5 m"``, ``"3,5"``, ``"12 ft"``, ``"7'6\\""``.
+
+    Parameters
+    ----------
+    values : Series
+        Raw OSM tag values (text or None).
+
+    Returns
+    -------
+    Series
+        Metres, indexed like ``values``.
 
     Examples
     --------
@@ -68,6 +88,16 @@ def parse_length(values: pd.Series) -> pd.Series:
 def parse_maxspeed(values: pd.Series) -> pd.Series:
     """Speeds in km/h of OSM ``maxspeed`` values; implicit ones (``RO:urban``) are NaN.
 
+    Parameters
+    ----------
+    values : Series
+        Raw OSM tag values (text or None).
+
+    Returns
+    -------
+    Series
+        km/h, indexed like ``values``.
+
     Examples
     --------
     >>> parse_maxspeed(pd.Series(["50", "30 mph", "RO:urban", "none", "20 km/h"])).round(2).tolist()
@@ -83,6 +113,16 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
 
 def tag_dicts(tags: pd.Series) -> list[dict[str, str]]:
     """Tags of each element as a dict, from dicts or JSON text (empty where missing).
+
+    Parameters
+    ----------
+    tags : Series
+        Per element: a dict, JSON text or a missing value.
+
+    Returns
+    -------
+    list of dict
+        One dict per element.
 
     Examples
     --------
@@ -102,6 +142,18 @@ def tag_dicts(tags: pd.Series) -> list[dict[str, str]]:
 
 def tag_columns(tags: Sequence[Mapping[str, str]], keys: Collection[str]) -> dict[str, np.ndarray]:
     """Values of each key as an object array (``None`` where absent), in one pass over the tags.
+
+    Parameters
+    ----------
+    tags : Sequence of Mapping
+        The elements' tags.
+    keys : Collection of str
+        The keys to read.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Per key, one value per element.
 
     Examples
     --------

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -34,7 +34,7 @@ import pandas as pd
 import shapely
 
 from geo_protect.citydata import IngestReport
-from geo_protect.errors import ConfigError, ValidationError
+from geo_protect.errors import ValidationError
 from geo_protect.osm.derived_spaces import DROP_SHORT_STREET as DROP_SHORT_STREET
 from geo_protect.osm.derived_spaces import (
     drop_slivers_and_nested_corridors,
@@ -43,8 +43,9 @@ from geo_protect.osm.derived_spaces import (
     station_forecourts,
 )
 from geo_protect.osm.tags import parse_length, parse_maxspeed, parse_number, tag_columns, tag_dicts
+from geo_protect.osm.taxonomy_rules import Match, Rule, match_rules, read_rules
 from geo_protect.reference import parameter, table
-from geo_protect.schema import LAYERS, SOURCE_LAYERS, WGS84, conform, empty_layer
+from geo_protect.schema import SOURCE_LAYERS, WGS84, conform, empty_layer
 
 __all__ = [
     "STATION_TAGS",
@@ -76,17 +77,6 @@ DROP_INVALID_AREA = "area whose outline does not enclose a surface"
 DROP_NOT_A_LINE = "street not drawn as a single line"
 
 
-@dataclass(frozen=True)
-class _Rule:
-    layer: str
-    kind: str
-    key: str
-    values: frozenset[str] | None  # None: any value but "no"
-    geometry: str
-    closed_way: str | None
-    kind_key: str | None
-
-
 def classify(
     elements: gpd.GeoDataFrame,
     *,
@@ -105,18 +95,20 @@ def classify(
 
     Parameters
     ----------
-    elements
+    elements : GeoDataFrame
         An elements frame (see :mod:`geo_protect.osm.elements`) from any reader; ``tags`` may
         be dicts or JSON text.
-    crs
+    crs : str
         The city's metric CRS, for widths, lengths and distances.
-    report
+    report : IngestReport
         Receives the counts of what was dropped, by layer and reason.
-    rules, highway_classes
+    rules, highway_classes : DataFrame, optional
         The ``osm_taxonomy`` and ``highway_classes`` reference tables (read by default).
-    min_vehicle_width_m, min_pedestrian_street_length_m, station_forecourt_distance_m
+    min_vehicle_width_m, min_pedestrian_street_length_m : float, optional
         Override the values of the ``parameters`` reference table.
-    station_tags
+    station_forecourt_distance_m, min_public_space_area_m2, nested_corridor_share : float, optional
+        Override the values of the ``parameters`` reference table.
+    station_tags : Collection of str
         ``key=value`` tags of the POIs that make nearby squares station forecourts.
 
     Returns
@@ -143,91 +135,173 @@ def classify(
     >>> layers["barrier"]["kind"].tolist()
     ['bollard']
     """
+    _check_wgs84(elements)
+    rule_list = read_rules(rules)
+    classes = table("highway_classes") if highway_classes is None else highway_classes
+    tagged = _TaggedElements.read(elements, rule_list)
+    matched = match_rules(rule_list, tagged.cols, _shape_masks(tagged.geoms))
+    min_width = _param(min_vehicle_width_m, "min_vehicle_width_m")
+    layers = {
+        name: _source_layer(name, tagged, matched.get(name), classes, min_width, report)
+        for name in SOURCE_LAYERS
+    }
+    layers["public_space"] = _public_spaces(
+        layers,
+        crs=crs,
+        classes=classes,
+        report=report,
+        min_length_m=_param(min_pedestrian_street_length_m, "min_pedestrian_street_length_m"),
+        station_distance_m=_param(station_forecourt_distance_m, "station_forecourt_distance_m"),
+        station_tags=station_tags,
+        min_area_m2=_param(min_public_space_area_m2, "min_public_space_area_m2"),
+        nested_share=_param(nested_corridor_share, "nested_corridor_share"),
+    )
+    return {name: conform(name, layers[name]) for name in SOURCE_LAYERS}
+
+
+def _check_wgs84(elements: gpd.GeoDataFrame) -> None:
     if elements.crs is None or not elements.crs.equals(WGS84):
         raise ValidationError(f"elements frame: CRS must be {WGS84}, got {elements.crs}")
-    rule_list = _rules(rules)
-    classes = table("highway_classes") if highway_classes is None else highway_classes
-    min_width = _param(min_vehicle_width_m, "min_vehicle_width_m")
-    min_length = _param(min_pedestrian_street_length_m, "min_pedestrian_street_length_m")
-    near = _param(station_forecourt_distance_m, "station_forecourt_distance_m")
 
-    tags = tag_dicts(elements["tags"])
-    keys = {r.key for r in rule_list} | {r.kind_key for r in rule_list if r.kind_key}
-    cols = tag_columns(tags, keys | {"area", "name"})
-    geoms = np.asarray(elements.geometry.values, dtype=object)
+
+@dataclass(frozen=True)
+class _TaggedElements:
+    """An elements frame with its tags parsed: the input every layer is cut from."""
+
+    elements: gpd.GeoDataFrame
+    tags: list[dict[str, str]]
+    cols: Mapping[str, np.ndarray]  # the tags the rules (and names) look at, as columns
+    geoms: np.ndarray
+
+    @classmethod
+    def read(cls, elements: gpd.GeoDataFrame, rule_list: Sequence[Rule]) -> _TaggedElements:
+        tags = tag_dicts(elements["tags"])
+        keys = {r.key for r in rule_list} | {r.kind_key for r in rule_list if r.kind_key}
+        return cls(
+            elements=elements,
+            tags=tags,
+            cols=tag_columns(tags, keys | {"area", "name"}),
+            geoms=np.asarray(elements.geometry.values, dtype=object),
+        )
+
+
+def _shape_masks(geoms: np.ndarray) -> dict[str, np.ndarray]:
+    """Which geometries are points, lines, closed rings and polygons (for :func:`_match`)."""
     types = shapely.get_type_id(geoms)
-    base = {
+    return {
         "point": types == 0,
         "linear": np.isin(types, (1, 5)),
         "closed": (types == 1) & shapely.is_closed(geoms) & (shapely.get_num_points(geoms) >= 4),
         "poly": np.isin(types, (3, 6)),
     }
-    matched = _match(rule_list, cols, base)
 
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    for name in SOURCE_LAYERS:
-        hit = matched.get(name)
-        if hit is None or not hit[0].any():
-            layers[name] = empty_layer(name)
-            continue
-        mask, kind, tag, as_area = hit
-        frame = _provenance(elements, cols, mask, kind)
-        geom = geoms[mask]
-        if name in _AREA_LAYERS:
-            geom = _polygons(geom, as_area[mask])
-        elif name in _POINT_LAYERS:
-            geom = _points(geom, as_area[mask])
-        elif name == "barrier":
-            geom = np.where(as_area[mask], _polygons(geom, as_area[mask]), geom)
-        elif name == "street":  # a MultiLineString that is one line in pieces: merge it
-            multi = shapely.get_type_id(geom) == 5
-            geom = np.where(multi, shapely.line_merge(np.where(multi, geom, None)), geom)
-        frame = _with_geometry(frame, geom, name, report)
-        pos = frame.pop("_pos").to_numpy()
-        extra = tag_columns([tags[i] for i in pos], _LAYER_KEYS.get(name, ()))
-        if name == "poi":
-            frame["tag"] = tag[pos]
-            frame["capacity"] = parse_number(_series(extra["capacity"], frame))
-        elif name == "barrier":
-            frame["maxwidth_m"] = parse_length(_series(extra["maxwidth"], frame))
-        elif name == "building":
-            frame["levels"] = parse_number(_series(extra["building:levels"], frame))
-        elif name == "street":
-            frame = _street_columns(frame, extra, classes, min_width)
-        layers[name] = frame
 
+def _source_layer(
+    name: str,
+    tagged: _TaggedElements,
+    hit: Match | None,
+    classes: pd.DataFrame,
+    min_width_m: float,
+    report: IngestReport,
+) -> gpd.GeoDataFrame:
+    """One source layer: the elements its rules matched, shaped and with its own columns."""
+    if hit is None or not hit[0].any():
+        return empty_layer(name)
+    mask, kind, tag, as_area = hit
+    frame = _provenance(tagged.elements, tagged.cols, mask, kind)
+    geom = _layer_geometry(name, tagged.geoms[mask], as_area[mask])
+    frame = _with_geometry(frame, geom, name, report)
+    pos = frame.pop("_pos").to_numpy()
+    extra = tag_columns([tagged.tags[i] for i in pos], _LAYER_KEYS.get(name, ()))
+    return _layer_columns(name, frame, extra, tag[pos], classes, min_width_m)
+
+
+def _layer_geometry(name: str, geom: np.ndarray, as_area: np.ndarray) -> np.ndarray:
+    """The shapes a layer stores: areas as polygons, points as points, streets as lines."""
+    if name in _AREA_LAYERS:
+        return _polygons(geom, as_area)
+    if name in _POINT_LAYERS:
+        return _points(geom, as_area)
+    if name == "barrier":
+        return np.where(as_area, _polygons(geom, as_area), geom)
+    if name == "street":  # a MultiLineString that is one line in pieces: merge it
+        multi = shapely.get_type_id(geom) == 5
+        pieces = np.where(multi, geom, np.full_like(geom, None))
+        return np.where(multi, shapely.line_merge(pieces), geom)
+    return geom
+
+
+def _layer_columns(
+    name: str,
+    frame: gpd.GeoDataFrame,
+    extra: Mapping[str, np.ndarray],
+    tag: np.ndarray,
+    classes: pd.DataFrame,
+    min_width_m: float,
+) -> gpd.GeoDataFrame:
+    """The columns of a layer beyond provenance, parsed from its ``_LAYER_KEYS`` tags."""
+    if name == "poi":
+        frame["tag"] = tag
+        frame["capacity"] = parse_number(_series(extra["capacity"], frame))
+    elif name == "barrier":
+        frame["maxwidth_m"] = parse_length(_series(extra["maxwidth"], frame))
+    elif name == "building":
+        frame["levels"] = parse_number(_series(extra["building:levels"], frame))
+    elif name == "street":
+        frame = _street_columns(frame, extra, classes, min_width_m)
+    return frame
+
+
+def _public_spaces(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    crs: str,
+    classes: pd.DataFrame,
+    report: IngestReport,
+    min_length_m: float,
+    station_distance_m: float,
+    station_tags: Collection[str],
+    min_area_m2: float,
+    nested_share: float,
+) -> gpd.GeoDataFrame:
+    """Tagged public spaces plus the derived ones (:mod:`~geo_protect.osm.derived_spaces`)."""
     corridors = pedestrian_corridors(
-        layers["street"], crs=crs, classes=classes, min_length_m=min_length, report=report
+        layers["street"], crs=crs, classes=classes, min_length_m=min_length_m, report=report
     )
     spaces = (
         pd.concat([layers["public_space"], corridors]) if len(corridors) else layers["public_space"]
     )
     spaces = station_forecourts(
-        spaces, layers["poi"], crs=crs, distance_m=near, station_tags=station_tags
+        spaces, layers["poi"], crs=crs, distance_m=station_distance_m, station_tags=station_tags
     )
     spaces = drop_slivers_and_nested_corridors(
-        spaces,
-        crs=crs,
-        min_area_m2=_param(min_public_space_area_m2, "min_public_space_area_m2"),
-        nested_share=_param(nested_corridor_share, "nested_corridor_share"),
-        report=report,
+        spaces, crs=crs, min_area_m2=min_area_m2, nested_share=nested_share, report=report
     )
     spaces = merge_street_surfaces(
         spaces, crs=crs, gap_m=parameter("street_surface_gap_m"), report=report
     )
-    layers["public_space"] = gpd.GeoDataFrame(spaces, geometry="geometry", crs=WGS84)
-    return {name: conform(name, layers[name]) for name in SOURCE_LAYERS}
+    return gpd.GeoDataFrame(spaces, geometry="geometry", crs=WGS84)
 
 
 def osm_keys(rules: pd.DataFrame | None = None) -> list[str]:
     """The OSM keys the taxonomy looks at (for readers that pre-filter elements by key).
+
+    Parameters
+    ----------
+    rules : DataFrame, optional
+        The ``osm_taxonomy`` reference table (read by default).
+
+    Returns
+    -------
+    list of str
+        The keys, sorted.
 
     Examples
     --------
     >>> "place" in osm_keys() and "highway" in osm_keys()
     True
     """
-    return sorted({r.key for r in _rules(rules)})
+    return sorted({r.key for r in read_rules(rules)})
 
 
 def layers_of(
@@ -240,11 +314,18 @@ def layers_of(
 
     Parameters
     ----------
-    tags
+    tags : Sequence of Mapping
         The elements' OSM tags.
-    shapes
+    shapes : Sequence of str
         Per element: ``node``, ``line`` (an open way), ``closed_line`` (a closed way) or
         ``area`` (a multipolygon relation).
+    rules : DataFrame, optional
+        The ``osm_taxonomy`` reference table (read by default).
+
+    Returns
+    -------
+    list of list of str
+        Per element, the names of the layers it matches, in ``SOURCE_LAYERS`` order.
 
     Examples
     --------
@@ -252,7 +333,7 @@ def layers_of(
     ...           shapes=["closed_line", "closed_line"])
     [['public_space'], ['street']]
     """
-    rule_list = _rules(rules)
+    rule_list = read_rules(rules)
     keys = {r.key for r in rule_list} | {r.kind_key for r in rule_list if r.kind_key} | {"area"}
     cols = tag_columns(tags, keys)
     shape = np.asarray(shapes, dtype=object)
@@ -262,96 +343,9 @@ def layers_of(
         "closed": shape == "closed_line",
         "poly": shape == "area",
     }
-    matched = _match(rule_list, cols, base)
+    matched = match_rules(rule_list, cols, base)
     names = [name for name in SOURCE_LAYERS if name in matched]
     return [[name for name in names if matched[name][0][i]] for i in range(len(shape))]
-
-
-# --------------------------------------------------------------------------- rules
-
-
-def _rules(rules: pd.DataFrame | None) -> list[_Rule]:
-    frame = table("osm_taxonomy") if rules is None else rules
-    needed = ("layer", "kind", "key", "values", "geometry")
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"osm_taxonomy.csv: missing column(s) {', '.join(missing)}")
-    out: list[_Rule] = []
-    for i, row in enumerate(frame.to_dict("records"), start=2):
-        layer, geometry = str(row["layer"]), str(row["geometry"])
-        if layer not in LAYERS or layer not in SOURCE_LAYERS:
-            raise ConfigError(f"osm_taxonomy.csv, line {i}: unknown layer {layer!r}")
-        if geometry not in ("node", "line", "area", "any"):
-            raise ConfigError(f"osm_taxonomy.csv, line {i}: geometry must be node/line/area/any")
-        closed = _text(row.get("closed_way"))
-        if closed not in (None, "area", "area=yes"):
-            raise ConfigError(f"osm_taxonomy.csv, line {i}: closed_way must be area or area=yes")
-        values = str(row["values"])
-        out.append(
-            _Rule(
-                layer=layer,
-                kind=str(row["kind"]),
-                key=str(row["key"]),
-                values=None if values == "*" else frozenset(values.split("|")),
-                geometry=geometry,
-                closed_way=closed,
-                kind_key=_text(row.get("kind_key")),
-            )
-        )
-    return out
-
-
-def _match(
-    rules: Sequence[_Rule], cols: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray]
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per layer: (mask, kind, "key=value", taken-as-area) of the first matching rule."""
-    n = len(base["point"])
-    area_tag = cols["area"]
-    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-    for rule in rules:
-        values = cols[rule.key]
-        present = values != None  # noqa: E711 - elementwise on an object array
-        if rule.values is None:
-            hit = present & (values != "no")
-        else:
-            hit = np.isin(values, list(rule.values))
-        if rule.closed_way == "area":
-            closed_area = base["closed"] & (area_tag != "no")
-        elif rule.closed_way == "area=yes":
-            closed_area = base["closed"] & (area_tag == "yes")
-        else:
-            closed_area = np.zeros(n, dtype=bool)
-        is_area = base["poly"] | closed_area
-        is_line = base["linear"] & ~closed_area
-        shape = {
-            "node": base["point"],
-            "line": is_line,
-            "area": is_area,
-            "any": base["point"] | is_line | is_area,
-        }[rule.geometry]
-        hit = hit & shape
-        if rule.layer not in out:
-            out[rule.layer] = (
-                np.zeros(n, dtype=bool),
-                np.full(n, None, dtype=object),
-                np.full(n, None, dtype=object),
-                np.zeros(n, dtype=bool),
-            )
-        mask, kind, tag, as_area = out[rule.layer]
-        new = hit & ~mask
-        if not new.any():
-            continue
-        if rule.kind != "*":
-            kind[new] = rule.kind
-        else:
-            kind[new] = values[new]
-            if rule.kind_key:
-                own = cols[rule.kind_key][new]
-                kind[new] = np.where(own != None, own, values[new])  # noqa: E711
-        tag[new] = np.char.add(f"{rule.key}=", values[new].astype(str))
-        as_area[new] = is_area[new] & ~base["poly"][new]
-        mask |= new
-    return out
 
 
 # --------------------------------------------------------------------------- geometry
@@ -458,13 +452,6 @@ def _street_columns(
 
 def _param(value: float | None, name: str) -> float:
     return parameter(name) if value is None else float(value)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _series(values: np.ndarray, frame: pd.DataFrame) -> pd.Series:

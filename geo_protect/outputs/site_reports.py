@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,6 +14,8 @@ from geo_protect.assess.questionnaire import (
     RATINGS,
     CityAssessment,
     Questionnaire,
+    Scenario,
+    SiteAssessment,
     load_questionnaire,
 )
 from geo_protect.assess.scores import site_summary, why
@@ -35,52 +38,35 @@ def site_report(
 
     Parameters
     ----------
-    assessment
+    assessment : CityAssessment
         The city's assessments.
-    space_uid
+    space_uid : str
         The space to report.
-    scores
+    scores : DataFrame
         The city's ``assessment`` layer (:func:`geo_protect.assess.scores.score`).
-    path
+    path : Path
         The HTML file to write.
-    city_label, questionnaire, generated
-        Display name of the city, the questionnaire (for question texts) and the date
-        printed (today by default).
+    city_label : str
+        Display name of the city (``assessment.city`` when empty).
+    questionnaire : Questionnaire, optional
+        The questionnaire (for question texts); the default one when not given.
+    generated : datetime.date, optional
+        The date printed (today by default).
+
+    Returns
+    -------
+    Path
+        ``path``, written (its folder created if needed).
     """
     q = questionnaire or load_questionnaire()
     site = assessment.site(space_uid)
     mine = scores[scores["space_uid"] == space_uid]
     summary = site_summary(mine).iloc[0].to_dict() if len(mine) else {}
-    labels = {t.code: t.label for t in q.threats}
-    scale = q.scale_of("likelihood")
     questions = [
         {"text": qq.text, "answer": site.site.get(qq.id), "required": qq.required}
         for qq in q.site_questions
     ]
-    scenarios = []
-    for sc in site.scenarios:
-        ex = why(assessment, space_uid, sc.threat)
-        scenarios.append(
-            {
-                "threat": sc.threat,
-                "label": labels.get(sc.threat, sc.threat),
-                "narrative": sc.narrative,
-                "rationale": sc.rationale,
-                "assessors": ", ".join(sc.assessors),
-                "date": sc.date.isoformat() if sc.date else "",
-                "ratings": [
-                    {
-                        "name": r,
-                        "value": ex.ratings[r],
-                        "label": _label(scale.labels, ex.ratings[r]),
-                        "evidence": ex.evidence.get(r),
-                        "overrides": ex.overrides.get(r, []),
-                    }
-                    for r in RATINGS
-                ],
-                "explanation": ex,
-            }
-        )
+    scenarios = _scenarios(assessment, space_uid, site, q)
     bands = reference.table("risk_bands")
     html = (
         environment()
@@ -104,6 +90,45 @@ def site_report(
     return path
 
 
+def _scenarios(
+    assessment: CityAssessment, space_uid: str, site: SiteAssessment, q: Questionnaire
+) -> list[dict[str, Any]]:
+    """What the report shows of each threat scenario of a site: its story and ratings."""
+    labels = {t.code: t.label for t in q.threats}
+    scale = q.scale_of("likelihood")
+    return [_scenario(assessment, space_uid, sc, labels, scale.labels) for sc in site.scenarios]
+
+
+def _scenario(
+    assessment: CityAssessment,
+    space_uid: str,
+    sc: Scenario,
+    labels: Mapping[str, str],
+    scale_labels: Mapping[int, str],
+) -> dict[str, Any]:
+    """One scenario: threat, narrative, assessors and each rating with its evidence."""
+    ex = why(assessment, space_uid, sc.threat)
+    return {
+        "threat": sc.threat,
+        "label": labels.get(sc.threat, sc.threat),
+        "narrative": sc.narrative,
+        "rationale": sc.rationale,
+        "assessors": ", ".join(sc.assessors),
+        "date": sc.date.isoformat() if sc.date else "",
+        "ratings": [
+            {
+                "name": r,
+                "value": ex.ratings[r],
+                "label": _label(scale_labels, ex.ratings[r]),
+                "evidence": ex.evidence.get(r),
+                "overrides": ex.overrides.get(r, []),
+            }
+            for r in RATINGS
+        ],
+        "explanation": ex,
+    }
+
+
 def _label(labels: Mapping[int, str], value: int | None) -> str:
     return "" if value is None else labels.get(value, "")
 
@@ -116,7 +141,26 @@ def site_reports(
     city_label: str = "",
     questionnaire: Questionnaire | None = None,
 ) -> list[Path]:
-    """Write :func:`site_report` for every site, named ``<city>_<uid>.html`` (``/`` → ``-``)."""
+    """Write :func:`site_report` for every site, named ``<city>_<uid>.html`` (``/`` → ``-``).
+
+    Parameters
+    ----------
+    assessment : CityAssessment
+        The city's assessments.
+    scores : DataFrame
+        The city's ``assessment`` layer (:func:`geo_protect.assess.scores.score`).
+    out_dir : Path
+        Folder of the reports.
+    city_label : str
+        Display name of the city (``assessment.city`` when empty).
+    questionnaire : Questionnaire, optional
+        The questionnaire (for question texts); the default one when not given.
+
+    Returns
+    -------
+    list of Path
+        The reports written, in the order of ``assessment.sites``.
+    """
     q = questionnaire or load_questionnaire()
     return [
         site_report(

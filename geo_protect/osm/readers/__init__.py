@@ -31,7 +31,20 @@ READERS: dict[str, str] = {
 
 
 def read_source(path: Path, source: Source) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
-    """Read one registry source with the reader of its kind."""
+    """Read one registry source with the reader of its kind.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    source : Source
+        Its registry entry (``kind`` picks the reader).
+
+    Returns
+    -------
+    tuple of GeoDataFrame and dict
+        The elements frame and the counts of what the reader dropped, by reason.
+    """
     module, func = READERS[source.kind].split(":")
     reader: Reader = getattr(import_module(module), func)
     return reader(path, source=source)

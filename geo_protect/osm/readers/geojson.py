@@ -49,9 +49,9 @@ def read_geojson(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame, dict[
 
     Parameters
     ----------
-    path
+    path : Path
         The ``.geojson`` file (RFC 7946 WGS84; a legacy ``crs`` member is honoured).
-    source
+    source : Source
         Its registry entry (``layer`` says what the file is for; tags are kept as they
         are for the taxonomy).
 
@@ -102,7 +102,18 @@ def read_geojson(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame, dict[
 
 
 def osm_identity(props: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    """``(osm_type, osm_id)`` of a feature from its properties, or ``(None, None)``."""
+    """``(osm_type, osm_id)`` of a feature from its properties, or ``(None, None)``.
+
+    Parameters
+    ----------
+    props : Mapping of str to Any
+        The feature's properties.
+
+    Returns
+    -------
+    tuple
+        ``(osm_type, osm_id)``, or ``(None, None)`` when the properties name no OSM element.
+    """
     for type_key in ("element", "type", "osm_type", "@type"):
         kind = props.get(type_key)
         if kind in OSM_TYPES:

@@ -70,9 +70,9 @@ def read_graphml(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame, dict[
 
     Parameters
     ----------
-    path
+    path : Path
         The ``.graphml`` file written by osmnx.
-    source
+    source : Source
         Its registry entry; ``network`` (walk or drive) says whether ``oneway`` is an
         OSM fact (drive) or an osmnx convention (walk graphs are all two-way, so the tag
         is left out). ``data_date`` defaults to the graph's ``created_date``.
@@ -112,7 +112,27 @@ def read_graphml(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame, dict[
 def elements_from_graph(
     graph: nx.MultiDiGraph, *, network: str | None, path: Path | None = None
 ) -> tuple[list[Element], dict[str, int]]:
-    """Way-piece and node elements of an osmnx graph (see :func:`read_graphml`)."""
+    """Way-piece and node elements of an osmnx graph (see :func:`read_graphml`).
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        An unprojected osmnx graph.
+    network : str, optional
+        The network the graph was downloaded for (``drive``, ``walk``...).
+    path : Path, optional
+        The file it came from, for messages.
+
+    Returns
+    -------
+    tuple of list and dict
+        The elements and the counts of dropped edges by reason.
+
+    Raises
+    ------
+    DataSourceError
+        If the graph is projected.
+    """
     where = path or "graph"
     crs = str(graph.graph.get("crs", "epsg:4326")).lower()
     if crs not in {"epsg:4326", "wgs84", "+proj=longlat +datum=wgs84 +no_defs"}:

@@ -52,12 +52,12 @@ def read_osm(
 
     Parameters
     ----------
-    path
+    path : Path
         The file (``.osm``, ``.osm.bz2``, ``.osm.gz`` or ``.osm.pbf``).
-    source
+    source : Source
         Its registry entry. The data date is ``source.data_date``, else the PBF header's
         ``osmosis_replication_timestamp``, else the newest timestamp of the objects read.
-    keys
+    keys : Iterable of str, optional
         Read only objects with one of these keys (default: the keys of the taxonomy).
 
     Returns

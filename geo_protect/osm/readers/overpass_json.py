@@ -47,9 +47,9 @@ def read_overpass_json(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame,
 
     Parameters
     ----------
-    path
+    path : Path
         The ``.json`` file (``.json.bz2`` / ``.json.gz`` are decompressed).
-    source
+    source : Source
         Its registry entry; ``data_date`` defaults to the answer's
         ``osm3s.timestamp_osm_base``.
 
@@ -71,7 +71,18 @@ def read_overpass_json(path: Path, *, source: Source) -> tuple[gpd.GeoDataFrame,
 
 
 def load_overpass_json(path: Path) -> dict[str, Any]:
-    """Parse an Overpass JSON file and check that it holds an ``elements`` list."""
+    """Parse an Overpass JSON file and check that it holds an ``elements`` list.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    dict
+        The parsed response.
+    """
     opener: Any = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix, open)
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
@@ -92,7 +103,7 @@ def elements_from_overpass(
 
     Parameters
     ----------
-    raw
+    raw : Sequence of Mapping of str to Any
         Overpass elements (``type``, ``id``, ``lat``/``lon``, ``nodes`` or ``geometry``,
         ``members``, ``tags``).
 
@@ -219,7 +230,18 @@ def _relation_area(
 def multipolygon_from_rings(
     outer: Sequence[BaseGeometry], inner: Sequence[BaseGeometry]
 ) -> BaseGeometry | None:
-    """Assemble an area from ring pieces (way lines); ``None`` if no ring closes."""
+    """Assemble an area from ring pieces (way lines); ``None`` if no ring closes.
+
+    Parameters
+    ----------
+    outer, inner : Sequence of BaseGeometry
+        The lines of the outer and inner members.
+
+    Returns
+    -------
+    BaseGeometry or None
+        The (multi)polygon, or ``None`` if no ring closes.
+    """
     if not outer:
         return None
     shells = shapely.get_parts(shapely.polygonize(np.asarray(outer, dtype=object)))

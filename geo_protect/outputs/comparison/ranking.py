@@ -87,7 +87,24 @@ def city_results(
     *,
     label: str = "",
 ) -> CityResults:
-    """Score a city's assessments into :class:`CityResults` (see :func:`.scores.score`)."""
+    """Score a city's assessments into :class:`CityResults` (see :func:`.scores.score`).
+
+    Parameters
+    ----------
+    city : str
+        The city's slug.
+    assessment : CityAssessment
+        Its assessments.
+    spaces : GeoDataFrame, optional
+        Its ``public_space`` layer (for the names of the spaces).
+    label : str
+        Display name of the city (the slug when empty).
+
+    Returns
+    -------
+    CityResults
+        The scores, or :meth:`CityResults.no_data` when there are none.
+    """
     scores = score(assessment, spaces)
     reason = "" if scores["risk_100"].notna().any() else "no scenario assessed yet"
     return CityResults(city=city, scores=scores, label=label, reason=reason)
@@ -103,6 +120,22 @@ def results_from_files(
     """Read ``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``) per city and score it.
 
     Cities without a file get :meth:`CityResults.no_data` saying which file is missing.
+
+    Parameters
+    ----------
+    cities : Iterable of str
+        City slugs.
+    directory : Path
+        Folder of the assessment files.
+    labels : Mapping of str to str, optional
+        Display name per city (the slug by default).
+    questionnaire : Questionnaire, optional
+        The questionnaire the files answer; the default one when not given.
+
+    Returns
+    -------
+    dict of str to CityResults
+        Per city, in the order of ``cities``.
 
     Raises
     ------
@@ -125,7 +158,20 @@ def results_from_files(
 
 
 def find_assessment_file(directory: Path, city: str) -> Path | None:
-    """``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``), if one exists."""
+    """``<directory>/<city>.yaml`` (or ``.yml``, ``.json``, ``.csv``), if one exists.
+
+    Parameters
+    ----------
+    directory : Path
+        Folder of the assessment files.
+    city : str
+        The city's slug.
+
+    Returns
+    -------
+    Path or None
+        The first file found, else None.
+    """
     candidates = (Path(directory) / f"{city}{suffix}" for suffix in ASSESSMENT_SUFFIXES)
     return next((p for p in candidates if p.exists()), None)
 
@@ -133,7 +179,22 @@ def find_assessment_file(directory: Path, city: str) -> Path | None:
 def results_from_store(
     store: Store, cities: Iterable[str], *, labels: Mapping[str, str] | None = None
 ) -> dict[str, CityResults]:
-    """The stored ``assessment`` layer of each city (``no data`` where it is missing or empty)."""
+    """The stored ``assessment`` layer of each city (``no data`` where it is missing or empty).
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    cities : Iterable of str
+        City slugs.
+    labels : Mapping of str to str, optional
+        Display name per city (the slug by default).
+
+    Returns
+    -------
+    dict of str to CityResults
+        Per city, in the order of ``cities``.
+    """
     labels = labels or {}
     stored = set(store.cities())
     out: dict[str, CityResults] = {}

@@ -73,18 +73,20 @@ def compare(
 
     Parameters
     ----------
-    results
+    results : Mapping of str to CityResults
         City slug → :class:`CityResults` (``None`` = no results for that city).
-    out_dir
+    out_dir : Path
         Output folder (created): ``hotspots.csv``, ``coverage.csv``,
         ``risk_by_threat.{png,svg}``, ``top_hotspots.{png,svg}``, ``comparison.html``.
-    top_n
+    top_n : int
         Hotspots shown in the chart and per threat in the report.
-    threats
+    threats : list of str, optional
         Threat order (the questionnaire's by default).
-    bands
+    bands : DataFrame, optional
         The ``risk_bands`` table (colours, legend); the reference one by default.
-    generated
+    title : str
+        Title of the report.
+    generated : datetime.date, optional
         Date printed in the report (today by default).
 
     Returns
@@ -226,6 +228,22 @@ def explain_hotspots(
 
     The assessments are read back from the files in ``directory`` that
     :func:`results_from_files` used; an empty list when no city has data.
+
+    Parameters
+    ----------
+    comparison : Ranking or Comparison
+        The ranking of :func:`compare` (or :func:`rank_hotspots`).
+    directory : Path
+        Folder of the assessment files.
+    n : int
+        How many hotspots to explain.
+    questionnaire : Questionnaire, optional
+        The questionnaire the files answer; the default one when not given.
+
+    Returns
+    -------
+    list of Explanation
+        Worst first.
     """
     q = questionnaire or load_questionnaire()
     top = comparison.overall[comparison.overall["rank"].notna()].head(n)

@@ -63,12 +63,12 @@ def localise(
 
     Parameters
     ----------
-    fmap
+    fmap : folium.Map
         The map; its children (plugins) are rewritten too.
-    mode
+    mode : {"relative", "inline"}
         ``relative``: link ``{prefix}/...`` (copy the files with :func:`copy_assets`);
         ``inline``: embed the scripts and stylesheets in the HTML (one self-contained file).
-    prefix
+    prefix : str
         URL folder of the vendored files, relative to the HTML file.
     """
     if mode not in ("relative", "inline"):
@@ -99,7 +99,20 @@ def localise(
 
 
 def copy_assets(out_dir: Path, *, prefix: str = "static/vendor") -> Path:
-    """Copy the vendored files (with their licences) to ``out_dir/prefix``; return that folder."""
+    """Copy the vendored files (with their licences) to ``out_dir/prefix``; return that folder.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Folder of the maps.
+    prefix : str
+        Folder under ``out_dir`` for the vendored files.
+
+    Returns
+    -------
+    Path
+        ``out_dir/prefix``.
+    """
     if not (VENDOR_DIR / _JS[0]).is_file():
         raise ConfigError(f"{VENDOR_DIR}: vendored assets missing; run scripts/vendor-assets.sh")
     target = out_dir / prefix

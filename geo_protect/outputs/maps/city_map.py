@@ -21,10 +21,22 @@ import pandas as pd
 from branca.element import Element, Figure
 
 from geo_protect.cities import City
-from geo_protect.outputs.maps import layers as ml
 from geo_protect.outputs.maps import style
+from geo_protect.outputs.maps.analysis_layers import (
+    approach_layer,
+    crowd_layer,
+    entry_layer,
+    space_layer,
+)
 from geo_protect.outputs.maps.assets import AssetMode, copy_assets, localise
 from geo_protect.outputs.maps.compact import DECODER_JS
+from geo_protect.outputs.maps.context_layers import (
+    barrier_layer,
+    basemap_layers,
+    poi_layer,
+    surveillance_layer,
+)
+from geo_protect.outputs.maps.display import DisplayOptions, optional_layer
 from geo_protect.outputs.maps.exposure import exposure_band, map_setting
 from geo_protect.reference import table
 from geo_protect.schema import SOURCE_LAYERS
@@ -60,11 +72,11 @@ def space_risk(
 
     Parameters
     ----------
-    spaces
+    spaces : GeoDataFrame
         The ``public_space`` layer.
-    space_metric, assessment, entry_point
+    space_metric, assessment, entry_point : DataFrame, optional
         Analysis layers, each optional.
-    **bounds
+    **bounds : float, optional
         ``medium_kmh``, ``high_kmh``, ``critical_kmh`` for :func:`exposure_band`.
 
     Returns
@@ -199,35 +211,35 @@ def risk_map(
 ) -> folium.Map:
     """Interactive risk map of a city's public spaces, with no network dependency.
 
+    All numeric defaults come from the ``risk_map`` reference table.
+
     Parameters
     ----------
-    city
+    city : City
         The city (its metric CRS is used for simplification, areas and arrowheads).
-    layers
+    layers : Mapping of str to GeoDataFrame
         WGS84 layers by name: the source layers (``public_space``, ``street``, ``entrance``,
         ``barrier``, ``poi``, ``building``, ``surveillance``, ``landcover``) and, when present,
         ``space_metric``, ``entry_point``, ``approach``, ``assessment``. Missing or empty
         layers are left out.
-    tile_url, tile_attribution
+    tile_url, tile_attribution : str, optional
         An XYZ tile server for deployments that run one; without it the basemap is drawn
         from the city's own buildings, streets and landcover.
-    assets
+    assets : {"inline", "relative"}
         ``inline`` (one self-contained HTML file) or ``relative`` (links ``asset_prefix``;
         :func:`write_city_map` copies the files).
-    asset_prefix
+    asset_prefix : str
         URL folder of the vendored scripts for ``relative`` assets.
-    tolerance_m, basemap_tolerance_m
+    tolerance_m, basemap_tolerance_m : float, optional
         Simplification of analysis and basemap geometries for display, in metres.
-    decimals, basemap_decimals
+    decimals, basemap_decimals : int, optional
         Decimal places of the coordinates written.
-    arrow_length_m
+    arrow_length_m : float, optional
         Arrowhead length of the approach paths.
-    min_building_area_m2
+    min_building_area_m2 : float, optional
         Smaller buildings are not drawn.
-    medium_kmh, high_kmh, critical_kmh
+    medium_kmh, high_kmh, critical_kmh : float, optional
         Vehicle-exposure band bounds (see :func:`exposure_band`).
-
-    All numeric defaults come from the ``risk_map`` reference table.
 
     Returns
     -------
@@ -239,7 +251,39 @@ def risk_map(
     ValidationError
         If a layer is not in WGS84.
     """
-    opts = ml.DisplayOptions(
+    opts = _display_options(
+        city,
+        tolerance_m,
+        basemap_tolerance_m,
+        decimals,
+        basemap_decimals,
+        arrow_length_m,
+        min_building_area_m2,
+    )
+    bounds = {"medium_kmh": medium_kmh, "high_kmh": high_kmh, "critical_kmh": critical_kmh}
+    present = {name: optional_layer(layers, name) for name in _ALL_LAYERS}
+    fmap = _offline_map(city, tile_url, tile_attribution)
+    _add_basemap(fmap, present, opts)
+    risk = _risk_of_spaces(present, bounds)
+    space_var = _add_space_layers(fmap, present, risk, opts)
+    _add_approach_layers(fmap, present["approach"], opts, bounds)
+    _add_point_layers(fmap, present, opts)
+    _add_controls(fmap, city, risk, present, bounds, space_var)
+    localise(fmap, mode=assets, prefix=asset_prefix)
+    return fmap
+
+
+def _display_options(
+    city: City,
+    tolerance_m: float | None,
+    basemap_tolerance_m: float | None,
+    decimals: int | None,
+    basemap_decimals: int | None,
+    arrow_length_m: float | None,
+    min_building_area_m2: float | None,
+) -> DisplayOptions:
+    """The map's generalisation: the values given, else the ``risk_map`` table's."""
+    return DisplayOptions(
         crs=city.crs,
         tolerance_m=map_setting("display_tolerance_m", tolerance_m),
         basemap_tolerance_m=map_setting("basemap_tolerance_m", basemap_tolerance_m),
@@ -248,8 +292,10 @@ def risk_map(
         arrow_length_m=map_setting("arrow_length_m", arrow_length_m),
         min_building_area_m2=map_setting("min_building_area_m2", min_building_area_m2),
     )
-    bounds = {"medium_kmh": medium_kmh, "high_kmh": high_kmh, "critical_kmh": critical_kmh}
-    present = {name: ml.optional_layer(layers, name) for name in _ALL_LAYERS}
+
+
+def _offline_map(city: City, tile_url: str | None, tile_attribution: str | None) -> folium.Map:
+    """An empty map on the city centre: basemap panes, the geometry decoder, tiles if any."""
     fmap = folium.Map(
         location=list(city.centre),
         zoom_start=16,
@@ -269,51 +315,104 @@ def risk_map(
         folium.TileLayer(
             tile_url, attr=tile_attribution or style.ATTRIBUTION, name="Tiles", overlay=False
         ).add_to(fmap)
-    for layer in ml.basemap_layers(present, opts):
+    return fmap
+
+
+def _add_basemap(
+    fmap: folium.Map, present: Mapping[str, gpd.GeoDataFrame | None], opts: DisplayOptions
+) -> None:
+    """Add the basemap drawn from the city's landcover, buildings and streets."""
+    for layer in basemap_layers(present, opts):
         layer.add_to(fmap)
 
+
+def _risk_of_spaces(
+    present: Mapping[str, gpd.GeoDataFrame | None], bounds: Mapping[str, float | None]
+) -> pd.DataFrame:
+    """:func:`space_risk` of the map's spaces (an empty frame when there are none)."""
     spaces = present["public_space"]
-    metric = present["space_metric"]
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
-    risk = space_risk(
+    return space_risk(
         spaces if spaces is not None else empty,
-        space_metric=metric,
+        space_metric=present["space_metric"],
         assessment=present["assessment"],
         entry_point=present["entry_point"],
         **bounds,
     )
+
+
+def _add_space_layers(
+    fmap: folium.Map,
+    present: Mapping[str, gpd.GeoDataFrame | None],
+    risk: pd.DataFrame,
+    opts: DisplayOptions,
+) -> str | None:
+    """Add the spaces (fitting the map to them) and their crowd capacity.
+
+    Returns the JavaScript name of the spaces layer, None when there are no spaces.
+    """
+    spaces = present["public_space"]
+    metric = present["space_metric"]
     space_var = None
     if spaces is not None:
-        space_geojson = ml.space_layer(spaces, risk, metric, opts).add_to(fmap)
+        space_geojson = space_layer(spaces, risk, metric, opts).add_to(fmap)
         space_var = space_geojson.get_name()
         fmap.fit_bounds(_bounds(spaces), padding=(20, 20))
-    if metric is not None and (crowd := ml.crowd_layer(metric, opts)) is not None:
+    if metric is not None and (crowd := crowd_layer(metric, opts)) is not None:
         crowd.add_to(fmap)
-    if present["approach"] is not None:
-        ml.approach_layer(
-            present["approach"],
-            opts,
-            per="space_uid",
-            name="Worst approach per space",
-            bounds=bounds,
-        ).add_to(fmap)
-        ml.approach_layer(
-            present["approach"],
-            opts,
-            per="entry_uid",
-            name="Approach paths (every entry)",
-            show=False,
-            bounds=bounds,
-        ).add_to(fmap)
+    return space_var
+
+
+def _add_approach_layers(
+    fmap: folium.Map,
+    approach: gpd.GeoDataFrame | None,
+    opts: DisplayOptions,
+    bounds: Mapping[str, float | None],
+) -> None:
+    """Add the worst approach of each space, and (hidden) the worst of every entry."""
+    if approach is None:
+        return
+    approach_layer(
+        approach,
+        opts,
+        per="space_uid",
+        name="Worst approach per space",
+        bounds=bounds,
+    ).add_to(fmap)
+    approach_layer(
+        approach,
+        opts,
+        per="entry_uid",
+        name="Approach paths (every entry)",
+        show=False,
+        bounds=bounds,
+    ).add_to(fmap)
+
+
+def _add_point_layers(
+    fmap: folium.Map, present: Mapping[str, gpd.GeoDataFrame | None], opts: DisplayOptions
+) -> None:
+    """Add the barriers, entry points, surveillance and crowded places present."""
     if present["barrier"] is not None:
         stops = table("barrier_types").set_index("barrier")["stops_vehicle"].astype(str)
-        ml.barrier_layer(present["barrier"], stops.to_dict(), opts).add_to(fmap)
+        barrier_layer(present["barrier"], stops.to_dict(), opts).add_to(fmap)
     if present["entry_point"] is not None:
-        ml.entry_layer(present["entry_point"], opts).add_to(fmap)
+        entry_layer(present["entry_point"], opts).add_to(fmap)
     if present["surveillance"] is not None:
-        ml.surveillance_layer(present["surveillance"], opts).add_to(fmap)
+        surveillance_layer(present["surveillance"], opts).add_to(fmap)
     if present["poi"] is not None:
-        ml.poi_layer(present["poi"], opts).add_to(fmap)
+        poi_layer(present["poi"], opts).add_to(fmap)
+
+
+def _add_controls(
+    fmap: folium.Map,
+    city: City,
+    risk: pd.DataFrame,
+    present: Mapping[str, gpd.GeoDataFrame | None],
+    bounds: Mapping[str, float | None],
+    space_var: str | None,
+) -> None:
+    """Add the layer control, then the title, subtitle and legend of the map."""
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     lo, mid, hi = (
         map_setting(f"exposure_{b}_kmh", bounds[f"{b}_kmh"]) for b in ("medium", "high", "critical")
@@ -325,8 +424,6 @@ def risk_map(
         legend=_legend(risk, present, (lo, mid, hi)),
         spaces=space_var,
     ).add_to(fmap)
-    localise(fmap, mode=assets, prefix=asset_prefix)
-    return fmap
 
 
 #: Every layer a map can draw: the source layers and the analysis layers.
@@ -368,11 +465,13 @@ def write_city_map(
 
     Parameters
     ----------
-    city, layers
+    city : City
         As for :func:`risk_map`.
-    out_dir
+    layers : Mapping of str to GeoDataFrame
+        As for :func:`risk_map`.
+    out_dir : Path
         Folder of the maps (created if needed).
-    **options
+    **options : Any
         Passed to :func:`risk_map`; ``assets`` defaults to ``relative`` here.
 
     Returns

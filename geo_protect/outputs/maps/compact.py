@@ -42,9 +42,9 @@ def encode(geoms: np.ndarray, *, decimals: int) -> dict[str, Any]:
 
     Parameters
     ----------
-    geoms
+    geoms : ndarray
         Polygons/MultiPolygons or LineStrings/MultiLineStrings, lon/lat.
-    decimals
+    decimals : int
         Decimal places kept; coordinates become integers ``round(value * 10**decimals)``.
 
     Returns

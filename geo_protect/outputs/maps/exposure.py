@@ -12,7 +12,20 @@ __all__ = ["exposure_band", "map_setting"]
 
 
 def map_setting(name: str, value: float | None) -> float:
-    """A display setting: the caller's value, else the ``risk_map`` reference table's."""
+    """A display setting: the caller's value, else the ``risk_map`` reference table's.
+
+    Parameters
+    ----------
+    name : str
+        Row of the ``risk_map`` reference table.
+    value : float or None
+        The caller's value, if any.
+
+    Returns
+    -------
+    float
+        The setting.
+    """
     if value is not None:
         return float(value)
     return float(table("risk_map").set_index("name").at[name, "value"])
@@ -29,9 +42,9 @@ def exposure_band(
 
     Parameters
     ----------
-    speed_kmh
+    speed_kmh : Series
         Worst impact speed at any entry (0 when no vehicle reaches the space; NA unknown).
-    medium_kmh, high_kmh, critical_kmh
+    medium_kmh, high_kmh, critical_kmh : float, optional
         Lower bounds of the bands; ``risk_map`` reference table by default.
 
     Returns

@@ -10,9 +10,9 @@ from pathlib import Path
 import geopandas as gpd
 
 from geo_protect.cities import City
-from geo_protect.outputs.maps import layers as ml
 from geo_protect.outputs.maps import style
 from geo_protect.outputs.maps.city_map import space_risk
+from geo_protect.outputs.maps.display import optional_layer
 
 __all__ = ["CitySummary", "summarise", "write_index"]
 
@@ -52,16 +52,33 @@ def summarise(
     map_file: str | None = None,
     missing: Sequence[str] = (),
 ) -> CitySummary:
-    """The index row of a city from its layers (``missing``: the ingest report's notes)."""
-    spaces = ml.optional_layer(layers, "public_space")
+    """The index row of a city from its layers (``missing``: the ingest report's notes).
+
+    Parameters
+    ----------
+    city : City
+        The city.
+    layers : Mapping of str to GeoDataFrame
+        Its WGS84 layers (as for :func:`~.city_map.risk_map`).
+    map_file : str, optional
+        File name of its map; None when it has none.
+    missing : Sequence of str
+        The ingest report's notes of missing data.
+
+    Returns
+    -------
+    CitySummary
+        The city's card.
+    """
+    spaces = optional_layer(layers, "public_space")
     if spaces is None or map_file is None:
         reason = "; ".join(missing) or "no public spaces in the offline data"
         return CitySummary(city, None, 0, {}, "none", reason)
     risk = space_risk(
         spaces,
-        space_metric=ml.optional_layer(layers, "space_metric"),
-        assessment=ml.optional_layer(layers, "assessment"),
-        entry_point=ml.optional_layer(layers, "entry_point"),
+        space_metric=optional_layer(layers, "space_metric"),
+        assessment=optional_layer(layers, "assessment"),
+        entry_point=optional_layer(layers, "entry_point"),
     )
     counts = risk["band"].fillna("not assessed").value_counts()
     order = [*reversed(style.BAND_ORDER), "not assessed"]
@@ -81,9 +98,9 @@ def write_index(cities_summary: Sequence[CitySummary], out_dir: Path) -> Path:
 
     Parameters
     ----------
-    cities_summary
+    cities_summary : Sequence of CitySummary
         One :class:`CitySummary` per city (see :func:`summarise`).
-    out_dir
+    out_dir : Path
         Folder of the maps.
 
     Returns
