@@ -2,7 +2,7 @@
 
 The package follows the data path, each layer depending only on those above it:
 
-* foundation: :mod:`~geo_protect.errors`, :mod:`~geo_protect.settings`,
+* foundation: :mod:`~geo_protect.errors`, :mod:`~geo_protect.settings`, :mod:`~geo_protect.atomic`,
   :mod:`~geo_protect.cities`, :mod:`~geo_protect.reference`, :mod:`~geo_protect.schema`,
   :mod:`~geo_protect.citydata`;
 * :mod:`geo_protect.osm`: OpenStreetMap in (readers, taxonomy, derived spaces, ingest);

@@ -436,8 +436,8 @@ def write_assessment_files(
     """
     import tempfile
 
-    from geo_protect.assess.atomic import replace_files
     from geo_protect.assess.files import write_assessment
+    from geo_protect.atomic import replace_files
     from geo_protect.outputs.site_reports import site_reports
 
     draft = write_assessment(assessment, assessment_path(city, out_dir))

@@ -33,7 +33,11 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
 #: Top-level modules every layer may use; they import no subpackage.
-FOUNDATION = frozenset({"errors", "settings", "cities", "reference", "schema", "citydata"})
+FOUNDATION = frozenset(
+    {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
+)
+    {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
+)
 #: The surfaces: free to import anything, imported by no library module.
 SURFACES = frozenset({"pipeline", "cli"})
 #: Which layers (besides the foundation and itself) each subpackage may import.

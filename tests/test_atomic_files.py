@@ -1,4 +1,4 @@
-"""Durable atomic file replacement (geo_protect.store.atomic) and its use by the GeoPackage store.
+"""Durable atomic file replacement (geo_protect.atomic) and its use by the GeoPackage store.
 
 What a crash would leave cannot be tested without pulling the plug; what is tested here is
 the part that can be observed: the temporary file lives in the target's folder, a failure
@@ -20,9 +20,9 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
+from geo_protect.atomic import SIDECARS, replacing, temporary_path
 from geo_protect.errors import StoreError
 from geo_protect.store import GeoPackageStore
-from geo_protect.store.atomic import SIDECARS, replacing, temporary_path
 from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def _names(folder: Path) -> list[str]:
 
 
 def test_temporary_path_is_hidden_next_to_the_target(tmp_path: Path) -> None:
-    """Fails at HEAD: there was no shared helper (geo_protect.store.atomic did not exist)."""
+    """Fails at HEAD: there was no shared helper (geo_protect.atomic did not exist)."""
     target = tmp_path / "exports" / "brasov.gpkg"
     tmp = temporary_path(target)
     assert tmp.parent == target.parent  # same folder: os.replace stays one atomic rename
@@ -42,7 +42,7 @@ def test_temporary_path_is_hidden_next_to_the_target(tmp_path: Path) -> None:
 
 
 def test_replacing_moves_the_new_file_in_place(tmp_path: Path) -> None:
-    """Fails at HEAD: geo_protect.store.atomic did not exist."""
+    """Fails at HEAD: geo_protect.atomic did not exist."""
     target = tmp_path / "report.csv"
     target.write_text("old\n", encoding="utf-8")
     with replacing(target) as tmp:
@@ -56,7 +56,7 @@ def test_replacing_moves_the_new_file_in_place(tmp_path: Path) -> None:
 def test_replacing_failure_keeps_the_old_bytes_and_no_temp(tmp_path: Path) -> None:
     """A failure half-way (a SQLite file with its journal) leaves nothing behind.
 
-    Fails at HEAD: geo_protect.store.atomic did not exist.
+    Fails at HEAD: geo_protect.atomic did not exist.
     """
     target = tmp_path / "city.gpkg"
     target.write_bytes(b"previous GeoPackage bytes")
@@ -75,7 +75,7 @@ def test_replacing_failure_keeps_the_old_bytes_and_no_temp(tmp_path: Path) -> No
 def test_replacing_errors_name_the_file(tmp_path: Path) -> None:
     """Nothing written, or a target that cannot be replaced: StoreError, no temp left.
 
-    Fails at HEAD: geo_protect.store.atomic did not exist.
+    Fails at HEAD: geo_protect.atomic did not exist.
     """
     target = tmp_path / "city.gpkg"
     target.write_bytes(b"old")

@@ -25,7 +25,6 @@ import pandas as pd
 import pydantic
 import yaml
 
-from geo_protect.assess.atomic import atomic_path, write_atomic
 from geo_protect.assess.merge import MergeReport, merge_prefill
 from geo_protect.assess.questionnaire import (
     RATINGS,
@@ -39,6 +38,7 @@ from geo_protect.assess.questionnaire import (
     load_questionnaire,
     validate,
 )
+from geo_protect.atomic import replacing, write_atomic
 from geo_protect.errors import ValidationError
 from geo_protect.schema import canonical_json
 
@@ -127,7 +127,8 @@ def write_assessment(assessment: CityAssessment, path: Path) -> Path:
     elif suffix == ".json":
         write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     elif suffix == ".csv":
-        with atomic_path(path) as tmp:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp:
             _to_csv_frame(assessment).to_csv(tmp, index=False)
     else:
         raise ValidationError(f"{path}: unknown assessment format (use .yaml, .json or .csv)")

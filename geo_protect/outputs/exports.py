@@ -10,7 +10,7 @@
   from a browser.
 
 Every file is written to a temporary file in its folder, flushed and moved over the
-previous one (:func:`geo_protect.store.atomic.replacing`): a failed export leaves the
+previous one (:func:`geo_protect.atomic.replacing`): a failed export leaves the
 previous export byte-identical, and :func:`export_city` moves its files in place only
 once all of them are written.
 """
@@ -27,9 +27,9 @@ import pandas as pd
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
+from geo_protect.atomic import replacing
 from geo_protect.errors import StoreError, ValidationError
 from geo_protect.schema import WGS84
-from geo_protect.store.atomic import replacing
 from geo_protect.store.base import Store
 
 __all__ = [

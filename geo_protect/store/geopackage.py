@@ -5,7 +5,7 @@
 ``geo_protect_city`` with one row: ingest time, reference version, ingest report and
 the list of stored layers. Every write builds a temporary GeoPackage in the same folder,
 flushes it to disk and moves it over the old one with :func:`os.replace`
-(:func:`geo_protect.store.atomic.replacing`), so a reader sees the old file or the new
+(:func:`geo_protect.atomic.replacing`), so a reader sees the old file or the new
 one, and a failure leaves the old file untouched. Reads go through one read-only SQLite
 connection and one read transaction per call: the connection keeps the file it opened,
 so :meth:`GeoPackageStore.read_layers` sees one version of the city even while a writer
@@ -30,6 +30,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
+from geo_protect.atomic import replacing
 from geo_protect.citydata import IngestReport
 from geo_protect.errors import StoreError, UnknownCityError
 from geo_protect.schema import conform, empty_layer
@@ -42,7 +43,6 @@ from geo_protect.store._common import (
     report_to_json,
     spec_of,
 )
-from geo_protect.store.atomic import replacing
 
 __all__ = ["META_TABLE", "GeoPackageStore"]
 

@@ -1,4 +1,4 @@
-"""Durable, atomic replacement of one file (for GeoPackage stores and exports).
+"""Durable, atomic replacement of files: stores, exports, assessors' files, site reports.
 
 :func:`replacing` hands out a temporary path in the target's own folder; when the
 ``with`` block succeeds the temporary file is flushed to disk (``fsync``), moved over the
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from geo_protect.errors import StoreError
 
-__all__ = ["SIDECARS", "replacing", "temporary_path"]
+__all__ = ["SIDECARS", "replace_files", "replacing", "temporary_path", "write_atomic"]
 
 #: Files SQLite (and so GDAL's GeoPackage driver) may leave next to a database.
 SIDECARS = ("-journal", "-wal", "-shm")
@@ -102,3 +102,51 @@ def _fsync(path: Path, *, directory: bool) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`replacing`); its folder is created.
+
+    Parameters
+    ----------
+    path : Path
+        The file to (re)place.
+    data : str or bytes
+        The content; text is written as UTF-8.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "sub" / "a.yaml"
+    >>> write_atomic(target, "x: 1").read_text(encoding="utf-8")
+    'x: 1'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with replacing(path) as tmp:
+        tmp.write_bytes(raw)
+    return path
+
+
+def replace_files(moves: dict[Path, Path], sync: Callable[[Path], None] | None = None) -> None:
+    """Move each written temporary file over its target, flushing files and folders.
+
+    Parameters
+    ----------
+    moves : dict of Path to Path
+        Temporary file → target (on the same file system).
+    sync : callable, optional
+        Called on each temporary file before its move (``fsync`` by default).
+    """
+    for tmp, target in moves.items():
+        (sync or (lambda f: _fsync(f, directory=False)))(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.replace(target)
+    for folder in {t.parent for t in moves.values()}:
+        _fsync(folder, directory=True)
