@@ -36,8 +36,6 @@ MAX_FUNCTION_LINES = 80
 FOUNDATION = frozenset(
     {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
 )
-    {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
-)
 #: The surfaces: free to import anything, imported by no library module.
 SURFACES = frozenset({"pipeline", "cli"})
 #: Which layers (besides the foundation and itself) each subpackage may import.
