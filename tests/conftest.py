@@ -14,7 +14,7 @@ Fixtures
 ``pg_admin_url``
     SQLAlchemy URL of a PostgreSQL maintenance database (``GEO_PROTECT_TEST_PG``,
     default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); skips when the
-    server does not answer or has no PostGIS package.
+    server does not answer or has no PostGIS package (fails in CI).
 ``postgis_url``
     A throwaway database ``geo_protect_test_<pid>`` with PostGIS, dropped at the end.
 ``postgis_store``
@@ -22,8 +22,9 @@ Fixtures
 
 CI guard
 --------
-When ``CI=true``, two kinds of skip fail the session, so a missing database, browser or
-package cannot pass unnoticed:
+A missing database, browser or tool is reported through :func:`tests.needs.unavailable`:
+a skip locally, a failure under ``CI=true``. On top of that, when ``CI=true``, two kinds of
+skip fail the session, so a skip from anywhere else cannot pass unnoticed either:
 
 * at run time, a skipped test marked ``postgis`` or ``browser`` (:data:`REQUIRED_IN_CI`);
 * at collection, **any** skipped module (or other collector): a module-level
@@ -52,6 +53,7 @@ from geo_protect.analysis.city import analyse_city
 from geo_protect.cities import City, Source, get_city
 from geo_protect.citydata import CityData
 from geo_protect.osm.ingest import ingest_city
+from tests.needs import in_ci, unavailable
 
 pytest_plugins = ["pytester"]
 
@@ -65,7 +67,7 @@ _skipped_collection = pytest.StashKey[list[str]]()
 
 
 def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
+    return in_ci()
 
 
 # -- paths ------------------------------------------------------------------------------
@@ -157,9 +159,9 @@ def pg_admin_url() -> URL:
                 "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'"
             ).fetchone()
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not answering at {shown} ({' '.join(str(exc).split())})")
+        unavailable(f"PostgreSQL is not answering at {shown} ({' '.join(str(exc).split())})")
     if not row or not row[0]:
-        pytest.skip(f"PostgreSQL at {shown} has no PostGIS package: run scripts/setup-postgis.sh")
+        unavailable(f"PostgreSQL at {shown} has no PostGIS package: run scripts/setup-postgis.sh")
     return admin
 
 

@@ -509,3 +509,21 @@ def test_ci_guard_still_fails_skipped_required_tests(
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*test_browser [[]browser[]]*no chromium*"])
     result.stdout.no_fnmatch_line("*skipped at collection in CI*")
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "failed"), ("", "skipped")])
+def test_a_missing_dependency_fails_in_ci_and_skips_elsewhere(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    """Even without a required marker, :func:`tests.needs.unavailable` cannot pass in CI."""
+    pytester.makepyfile(
+        "from tests.needs import unavailable\n\n"
+        "def test_needs_a_tool():\n"
+        "    unavailable('frobnicator is not installed')\n"
+    )
+    monkeypatch.setenv("CI", ci)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rfs")
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.fnmatch_lines(["*frobnicator is not installed*"])
+    if outcome == "failed":
+        result.stdout.fnmatch_lines(["*required in CI but unavailable*"])

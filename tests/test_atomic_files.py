@@ -23,6 +23,7 @@ import pytest
 from geo_protect.atomic import SIDECARS, replacing, temporary_path
 from geo_protect.errors import StoreError
 from geo_protect.store import GeoPackageStore
+from tests.needs import unavailable
 from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -158,10 +159,10 @@ WRITER = textwrap.dedent(
 def _strace() -> str:
     found = shutil.which("strace")
     if found is None:
-        pytest.skip("strace is not installed (apt-get install strace)")
+        unavailable("strace is not installed (apt-get install strace)")
     probe = subprocess.run([found, "-o", "/dev/null", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here: {probe.stderr.decode(errors='replace').strip()}")
+        unavailable(f"strace cannot trace here: {probe.stderr.decode(errors='replace').strip()}")
     return found
 
 

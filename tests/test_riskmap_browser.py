@@ -1,8 +1,8 @@
 """Risk maps in a real browser: Debian's Chromium through Playwright, with no network.
 
-Chromium is ``GEO_PROTECT_CHROMIUM`` (default ``/usr/bin/chromium``). Without Playwright the
-module is skipped at collection, without Chromium every test skips at run time: under
-``CI=true`` both fail the session (the guards in ``tests/conftest.py``).
+Chromium is ``GEO_PROTECT_CHROMIUM`` (default ``/usr/bin/chromium``). Playwright is a test
+dependency and is imported plainly (missing, the module fails to collect). Without Chromium
+every test skips locally and fails under ``CI=true`` (:func:`tests.needs.unavailable`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pytest
+from playwright import sync_api as playwright
 
 from geo_protect.cities import get_city
 from geo_protect.outputs.maps.city_map import write_city_map
+from tests.needs import unavailable
 
-playwright = pytest.importorskip("playwright.sync_api")
 Session = tuple[Any, list[str], list[str]]  # page, console errors, external requests
 CHROMIUM = Path(os.environ.get("GEO_PROTECT_CHROMIUM") or "/usr/bin/chromium")
 CITY = get_city("brasov")
@@ -33,10 +34,13 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not found at {CHROMIUM}"),
-]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium() -> None:
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
