@@ -49,7 +49,7 @@ def replacing(target: Path) -> Iterator[Path]:
     Parameters
     ----------
     target : Path
-        The file to replace (or create); its folder must exist.
+        The file to replace (or create); its folder is created if needed.
 
     Yields
     ------
@@ -73,6 +73,10 @@ def replacing(target: Path) -> Iterator[Path]:
     ('new', ['a.txt'])
     """
     target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{target}: cannot create its folder: {exc}") from exc
     tmp = temporary_path(target)
     try:
         yield tmp
@@ -105,7 +109,7 @@ def _fsync(path: Path, *, directory: bool) -> None:
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`replacing`); its folder is created.
+    """Write ``data`` to ``path`` atomically (see :func:`replacing`).
 
     Parameters
     ----------
@@ -127,7 +131,6 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
     'x: 1'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     with replacing(path) as tmp:
         tmp.write_bytes(raw)

@@ -127,7 +127,6 @@ def write_assessment(assessment: CityAssessment, path: Path) -> Path:
     elif suffix == ".json":
         write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     elif suffix == ".csv":
-        path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:
             _to_csv_frame(assessment).to_csv(tmp, index=False)
     else:

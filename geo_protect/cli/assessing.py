@@ -53,27 +53,16 @@ def assess(
         out_dir = out or settings.maps_dir
         for c in targets:
             require_city(db, c)
-            kept = None
             with spinner() as say:
-                if from_file is not None:
-                    assessment, scores = pipeline.assess(
-                        db, c, assessment_file=from_file, progress=say
-                    )
-                else:
-                    existing = pipeline.read_assessors_work(c, out_dir)
-                    data = pipeline.load_city_data(db, c)
-                    assessment, scores, kept = pipeline.reassess(
-                        db, c, data=data, existing=existing, progress=say
-                    )
-                say("writing the assessment file and site reports")
-                draft, reports = pipeline.write_assessment_files(c, assessment, scores, out_dir)
-            print_scores(c, scores)
-            if kept is not None:
-                console.print(f"{c.name_en}: {kept.summary(str(draft))}", soft_wrap=True)
-            console.print(f"assessments for the field team: {draft}")
-            console.print(
-                f"{len(reports)} printable site reports in {reports[0].parent}" if reports else ""
-            )
+                done = pipeline.assess_city(db, c, out_dir, assessment_file=from_file, progress=say)
+            print_scores(c, done.scores)
+            if done.kept is not None:
+                console.print(f"{c.name_en}: {done.kept.summary(str(done.draft))}", soft_wrap=True)
+            console.print(f"assessments for the field team: {done.draft}")
+            if done.reports:
+                console.print(
+                    f"{len(done.reports)} printable site reports in {done.reports[0].parent}"
+                )
 
     run_step(step, settings)
 

@@ -58,8 +58,9 @@ _Writer = Callable[[Path], None]
 def exportable_layers(store: Store, city: str) -> dict[str, gpd.GeoDataFrame]:
     """The layers of :data:`EXPORTED_LAYERS` that ``store`` holds for ``city``, read at once.
 
-    The city is read with one :meth:`~geo_protect.store.base.Store.read_layers` call, so
-    the layers come from one version of the city even while it is being rewritten.
+    The layers are read with one :meth:`~geo_protect.store.base.Store.read_layers` call,
+    so they come from one version of the city even while it is being rewritten (and the
+    source layers that are not exported, such as buildings, are not read at all).
 
     Parameters
     ----------
@@ -73,8 +74,8 @@ def exportable_layers(store: Store, city: str) -> dict[str, gpd.GeoDataFrame]:
     dict
         Layer name to WGS84 GeoDataFrame, in :data:`EXPORTED_LAYERS` order.
     """
-    stored = store.read_layers(city)
-    return {name: stored[name] for name in EXPORTED_LAYERS if name in stored}
+    present = set(store.layers(city))
+    return store.read_layers(city, [name for name in EXPORTED_LAYERS if name in present])
 
 
 def _check(layer: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -87,11 +88,7 @@ def _check(layer: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
 
 @contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
-    """:func:`replacing` ``path`` (its folder created), write errors made StoreErrors."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the export folder {path.parent}: {exc}") from exc
+    """:func:`replacing` ``path``, with the writers' errors made StoreErrors."""
     with replacing(path) as tmp:
         try:
             yield tmp
