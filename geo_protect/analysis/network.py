@@ -31,7 +31,7 @@ from geo_protect.reference import parameter, table
 __all__ = ["StreetNetwork", "clear_gaps", "street_network"]
 
 #: Coordinates closer than this (metres) are one vertex when noding.
-_SNAP_M = 0.01
+SNAP_M = 0.01  # also where the approach search merges cuts of an edge
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,10 @@ def _node(lines: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     coords, way = shapely.get_coordinates(lines.geometry.values, return_index=True)
     # drop repeated consecutive vertices (zero-length segments)
     same_way_prev = np.r_[False, way[1:] == way[:-1]]
-    repeat = same_way_prev & np.r_[False, (np.abs(np.diff(coords, axis=0)) < _SNAP_M).all(axis=1)]
+    repeat = same_way_prev & np.r_[False, (np.abs(np.diff(coords, axis=0)) < SNAP_M).all(axis=1)]
     coords, way = coords[~repeat], way[~repeat]
 
-    key = np.round(coords / _SNAP_M).astype(np.int64)
+    key = np.round(coords / SNAP_M).astype(np.int64)
     _, vertex = np.unique(key, axis=0, return_inverse=True)
     vertex = vertex.ravel()
     first = np.r_[True, way[1:] != way[:-1]]

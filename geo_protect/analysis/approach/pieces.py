@@ -10,8 +10,8 @@ The vehicle edges of the network are cut into *pieces* at
   share one node, so driving on is straight on (no turn, no U-turn there), and each
   piece lies wholly inside or wholly outside the space.
 
-Cuts closer than ``_SNAP_M`` are one cut; a barrier that close to an edge end detaches
-that end from its junction.
+Cuts closer than the network's noding snap (``SNAP_M``) are one cut; a barrier that
+close to an edge end detaches that end from its junction.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from geo_protect.analysis.network import SNAP_M
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Cut positions closer than this (metres) are one cut (the noding snap of the network).
-_SNAP_M = 0.01
 #: Kinds of piece end: at a junction / way end of the network, at an outline, at a barrier.
 END_NODE, END_OUTLINE, END_BARRIER = 0, 1, 2
 
@@ -66,13 +66,13 @@ def _cut(
     bar = np.r_[np.ones(len(barrier_at), dtype=bool), np.zeros(len(o_at), dtype=bool)]
     bar_u = np.zeros(n, dtype=bool)
     bar_v = np.zeros(n, dtype=bool)
-    bar_u[edge[bar & (at <= _SNAP_M)]] = True
-    bar_v[edge[bar & (at >= length[edge] - _SNAP_M)]] = True
-    inner = (at > _SNAP_M) & (at < length[edge] - _SNAP_M)
+    bar_u[edge[bar & (at <= SNAP_M)]] = True
+    bar_v[edge[bar & (at >= length[edge] - SNAP_M)]] = True
+    inner = (at > SNAP_M) & (at < length[edge] - SNAP_M)
     cuts = pd.DataFrame({"edge": edge[inner], "at": at[inner], "bar": bar[inner]})
     cuts = cuts.sort_values(["edge", "at"], kind="stable")
     ce, ca = cuts["edge"].to_numpy(), cuts["at"].to_numpy()
-    new = np.r_[True, (ce[1:] != ce[:-1]) | (np.diff(ca) > _SNAP_M)] if len(ce) else ce > 0
+    new = np.r_[True, (ce[1:] != ce[:-1]) | (np.diff(ca) > SNAP_M)] if len(ce) else ce > 0
     group = np.cumsum(new) - 1
     merged = cuts.groupby(group).agg(edge=("edge", "first"), at=("at", "mean"), bar=("bar", "any"))
     m_edge = merged["edge"].to_numpy(dtype=np.int64)
@@ -150,8 +150,8 @@ def _locate(
     g = pieces.offset[edge] + pos
     first = np.searchsorted(pieces.edge, edge, side="left")
     last = np.searchsorted(pieces.edge, edge, side="right") - 1
-    fwd = np.searchsorted(pieces.offset[pieces.edge] + pieces.hi, g - _SNAP_M, side="left")
-    rev = np.searchsorted(pieces.offset[pieces.edge] + pieces.lo, g + _SNAP_M, side="right") - 1
+    fwd = np.searchsorted(pieces.offset[pieces.edge] + pieces.hi, g - SNAP_M, side="left")
+    rev = np.searchsorted(pieces.offset[pieces.edge] + pieces.lo, g + SNAP_M, side="right") - 1
     p = np.clip(np.where(forward, fwd, rev), first, last)
     length = pieces.hi[p] - pieces.lo[p]
     x = np.where(forward, pos - pieces.lo[p], pieces.hi[p] - pos)

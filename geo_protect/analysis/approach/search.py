@@ -131,10 +131,11 @@ def _solve(
         redo = np.unique(paths.target[hit])
         keep = ~np.isin(paths.target, redo)
         parts = [_select(paths, keep)]
+        children = _children(ptr)
         for space in np.unique(spaces.target_space[redo]):
             sub = redo[spaces.target_space[redo] == space]
             removed = spaces.keys[spaces.keys // n_edges == space] % n_edges
-            e_r, p_r = _restricted(graph, klass, e_in, ptr, removed)
+            e_r, p_r = _restricted(graph, klass, e_in, ptr, removed, children)
             again = _trace(graph, klass, e_r, p_r, tgt_dedge[sub], tgt_x[sub])
             again.target = sub[again.target]
             speed_e[sub], start_e[sub], run_up[sub] = again.speed_e, again.start_e, again.run_up
@@ -149,30 +150,57 @@ def _solve(
 
 
 def _restricted(
-    graph: _Graph, klass: _Class, e_in: FloatArray, ptr: IntArray, removed: IntArray
+    graph: _Graph,
+    klass: _Class,
+    e_in: FloatArray,
+    ptr: IntArray,
+    removed: IntArray,
+    children: tuple[IntArray, IntArray] | None = None,
 ) -> tuple[FloatArray, IntArray]:
     """The search without the ``removed`` edges, warm-started from the global labels.
 
     A global label whose walk (its predecessor chain) avoids the removed edges is
     achievable without them, and no restricted label can exceed it: it is final. The
-    others (and those of closed edges) restart from their start values.
+    others — the subtrees of the predecessor forest below the removed pieces
+    (:func:`_descendants`), and closed pieces — restart from their start values.
     """
-    n = len(graph.length)
     transit = graph.transit.copy()
     transit[2 * removed] = False
     transit[2 * removed + 1] = False
     bad = ~transit
-    jump = ptr.copy()
-    for _ in range(int(np.ceil(np.log2(n + 1))) + 1):  # pointer jumping: OR along each chain
-        has = np.flatnonzero(jump >= 0)
-        if len(has) == 0:
-            break
-        bad[has] = bad[has] | bad[jump[has]]
-        jump[has] = jump[jump[has]]
+    below = _descendants(children or _children(ptr), np.r_[2 * removed, 2 * removed + 1])
+    bad[below] = True
     e0 = np.where(bad, klass.start_e, e_in)
     p0 = np.where(bad, -1, ptr)
     frontier = np.unique(graph.turn_pred[bad[graph.turn_succ]])
     return _search(graph, klass, e_in=e0, ptr=p0, frontier=frontier, transit=transit)
+
+
+def _children(ptr: IntArray) -> tuple[IntArray, IntArray]:
+    """The predecessor pointers turned around: (pieces by predecessor, CSR offsets)."""
+    order = np.argsort(ptr, kind="stable").astype(np.int64)
+    first = np.searchsorted(ptr[order], np.arange(len(ptr) + 1)).astype(np.int64)
+    return order, first
+
+
+def _descendants(children: tuple[IntArray, IntArray], roots: IntArray) -> IntArray:
+    """Directed pieces whose predecessor chain runs through one of ``roots``.
+
+    The predecessor pointers form a forest (a label only ever points at a piece that was
+    driven through, never at a closed one), so these are the subtrees below ``roots``:
+    walked down level by level, the work is their size, not the whole graph's.
+    """
+    order, first = children
+    seen = np.zeros(len(order), dtype=bool)
+    level = np.unique(roots)
+    found: list[IntArray] = []
+    while len(level):
+        idx, _ = _ranges(first[level], first[level + 1] - first[level])
+        level = order[idx]
+        level = level[~seen[level]]
+        seen[level] = True
+        found.append(level)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _speed_at(
