@@ -62,8 +62,20 @@ def peak_mib(fn: Callable[[], T]) -> tuple[float, T]:
         tracemalloc.stop()
 
 
-def report(title: str, rows: list[tuple[str, float, str]], reference: float, target: float) -> None:
-    """Print times with their ratio to the reference and whether each meets the target."""
+def report(
+    title: str,
+    rows: list[tuple[str, float, str]],
+    reference: float,
+    target: float,
+    *,
+    name: str,
+    keys: list[str],
+) -> None:
+    """Print times with their ratio to the reference and whether each meets the target.
+
+    The last line is for scripts: ``name key_s=… key_ratio=… …``, one pair per row
+    (``keys``, in row order).
+    """
     table = Table(title=title)
     for col in ("what", "seconds", "ratio to reference", f"target ≤ {target:g}×", "note"):
         table.add_column(col)
@@ -72,3 +84,8 @@ def report(title: str, rows: list[tuple[str, float, str]], reference: float, tar
         ok = "reference" if seconds == reference else ("yes" if ratio <= target else "NO")
         table.add_row(what, f"{seconds:.2f}", f"{ratio:.2f}", ok, note)
     console.print(table)
+    figures = " ".join(
+        f"{key}_s={seconds:.3f} {key}_ratio={seconds / reference:.3f}"
+        for key, (_, seconds, _) in zip(keys, rows, strict=True)
+    )
+    print(f"{name} {figures}")

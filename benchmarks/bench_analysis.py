@@ -136,6 +136,8 @@ def main() -> None:
         ],
         reference=t_ox,
         target=2.0,
+        name="analysis",
+        keys=["osmnx", "analyse_city", "approach"],
     )
 
 

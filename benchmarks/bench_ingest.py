@@ -85,6 +85,8 @@ def main() -> None:
         ],
         reference=t_ref,
         target=2.0,
+        name="ingest",
+        keys=["osm2pgsql", "read", "read_gpkg", "read_postgis"],
     )
 
 

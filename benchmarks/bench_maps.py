@@ -161,6 +161,10 @@ def main() -> None:
         f"\nratio risk_map/explore: size {mb_r / mb_e:.2f}, draw time {ms_r / ms_e:.2f} "
         f"(targets: < 5 MB, <= 0.50)"
     )
+    print(
+        f"maps size_mb={mb_r:.2f} size_ratio={mb_r / mb_e:.3f} draw_ms={ms_r:.0f} "
+        f"draw_ratio={ms_r / ms_e:.3f}"
+    )
 
 
 if __name__ == "__main__":
