@@ -123,6 +123,9 @@ def test_merge_of_an_untouched_draft_is_the_fresh_prefill() -> None:
     merged, report = merge_prefill(cases.draft(), fresh)
     assert merged == fresh
     assert (report.overrides, report.answers, report.measures) == (0, 0, 0)
+    assert (
+        report.summary("x.yaml") == "no assessors' work in x.yaml yet: refreshed from the evidence"
+    )
 
 
 def _crash_half_way(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,6 +44,11 @@ from geo_protect.schema import canonical_json
 
 __all__ = ["MergeReport", "merge_prefill", "ratings_frame", "read_assessment", "write_assessment"]
 
+#: The safe YAML loader and dumper, libyaml's C ones where PyYAML was built with it: a
+#: city's assessors' file holds thousands of ratings, read and written on every run.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 # --------------------------------------------------------------------------- flat views
 
@@ -123,7 +128,7 @@ def write_assessment(assessment: CityAssessment, path: Path) -> Path:
     suffix = path.suffix.lower()
     data = assessment.model_dump(mode="json")
     if suffix in {".yaml", ".yml"}:
-        write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        write_atomic(path, yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True))
     elif suffix == ".json":
         write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     elif suffix == ".csv":
@@ -158,7 +163,7 @@ def read_assessment(
         raise ValidationError(f"{path}: assessment file not found") from exc
     try:
         if suffix in {".yaml", ".yml", ".json"}:
-            raw = yaml.safe_load(text) if suffix != ".json" else json.loads(text)
+            raw = yaml.load(text, Loader=_LOADER) if suffix != ".json" else json.loads(text)
             out = CityAssessment.model_validate(raw)
         elif suffix == ".csv":
             out = _from_csv(path, today or dt.date.today())

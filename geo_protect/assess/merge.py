@@ -71,7 +71,10 @@ class MergeReport:
         ]
         if self.measures:
             parts.append(_count(self.measures, "measure"))
-        line = f"kept {', '.join(parts[:-1])} and {parts[-1]} from {source}"
+        if self.overrides or self.answers or self.measures:
+            line = f"kept {', '.join(parts[:-1])} and {parts[-1]} from {source}"
+        else:
+            line = f"no assessors' work in {source} yet: refreshed from the evidence"
         if self.gone_kept:
             line += (
                 f"; {_count(len(self.gone_kept), 'space')} no longer in the data, "
