@@ -16,7 +16,7 @@ from geo_protect.reference import data_dir as active_data_dir
 
 __all__ = ["City", "Source", "get_city", "load_cities"]
 
-SourceKind = Literal["osm", "overpass_json", "graphml", "geojson"]
+SourceKind = Literal["osm", "overpass_json", "graphml", "geojson", "csv"]
 LayerName = Literal[
     "street", "public_space", "poi", "entrance", "barrier", "building", "surveillance"
 ]

@@ -8,13 +8,14 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)  # fsync-order test of the stores
+command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # GeoPackage export opens in GDAL
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${need_apt[*]} (apt)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "!! ${need_apt[*]} missing and not root: browser tests will fail in CI" >&2
+    echo "!! ${need_apt[*]} missing and not root: browser / ogrinfo tests will fail in CI" >&2
   fi
 fi
 

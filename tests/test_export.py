@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,6 +30,7 @@ from geo_protect.outputs.exports import (
 from geo_protect.outputs.site_reports import site_report
 from geo_protect.store import GeoPackageStore
 from tests import assessment_cases as cases
+from tests.needs import unavailable
 from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 
@@ -67,7 +72,7 @@ def test_export_city_writes_every_format(draft: CityAssessment, tmp_path: Path) 
         "public_space",
     ]
     back = gpd.read_file(tmp_path / "brasov.gpkg", layer="assessment").set_index("uid")
-    assert len(back) == 30 and back.loc["way/2|VBIED", "band"] == "low"
+    assert len(back) == 30 and back.loc["way/2|VEHICLE_RAMMING", "band"] == "low"
     with pytest.raises(ValidationError, match="unknown pdf"):
         export_city("brasov", layers, tmp_path, formats=["pdf"])
 
@@ -177,5 +182,84 @@ def test_exportable_layers_reads_the_stored_city_at_once(tmp_path: Path) -> None
     layers = source_layers()
     store.replace_city("brasov", layers, REPORT)
     got = exportable_layers(store, "brasov")
-    assert list(got) == ["public_space"]  # the only exported layer that is stored
-    assert_same_layer(got["public_space"], layers["public_space"])
+    # the exported layers that are stored (street, poi, building... are not exported)
+    assert list(got) == ["public_space", "barrier", "surveillance"]
+    for name in got:
+        assert_same_layer(got[name], layers[name])
+
+
+#: "GPKG" in ASCII, the application_id of every GeoPackage (OGC 12-128r18 §1.1.1.1.1).
+GPKG_APPLICATION_ID = int.from_bytes(b"GPKG", "big")
+
+
+def _ogrinfo(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("ogrinfo")
+    if exe is None:
+        unavailable("ogrinfo (Debian package gdal-bin) is not installed")
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=True, timeout=60)
+
+
+def test_exported_geopackage_opens_in_the_system_gdal_without_warning(tmp_path: Path) -> None:
+    """The GIS export is GeoPackage 1.2 and every table declares its geometry type.
+
+    Fails at HEAD: pyogrio's GDAL 3.12 wrote GeoPackage 1.4 (user_version 10400), which
+    Debian 12's GDAL 3.6 opens with "Warning 1: This version of GeoPackage
+    user_version=0x000028A0 (10400, v1.4.0) ... may only be partially supported", and the
+    barrier layer (bollard nodes and wall ways) was one table of type GEOMETRY.
+    """
+    layers = source_layers()
+    barriers = layers["barrier"]
+    kinds = barriers.geometry.geom_type
+    path = write_geopackage(
+        {"public_space": cases.spaces(), "barrier": barriers}, tmp_path / "brasov.gpkg"
+    )
+    listing = _ogrinfo("-so", str(path))
+    assert listing.stderr == ""  # no "may only be partially supported"
+    tables = dict(re.findall(r"^\d+: (\S+) \((.+)\)$", listing.stdout, flags=re.MULTILINE))
+    assert tables == {
+        "public_space": "Multi Polygon",
+        "barrier_point": "Point",
+        "barrier_line": "Line String",
+    }
+    for table, wanted in (("barrier_point", "Point"), ("barrier_line", "LineString")):
+        info = _ogrinfo("-so", str(path), table)
+        assert info.stderr == ""
+        n = int((kinds == wanted).sum())  # 1 bollard node, 1 wall way in the fixture
+        assert n == 1 and f"Feature Count: {n}" in info.stdout
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == GPKG_APPLICATION_ID
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 10200  # GeoPackage 1.2
+        declared = dict(
+            con.execute("SELECT table_name, geometry_type_name FROM gpkg_geometry_columns")
+        )
+    assert declared == {
+        "public_space": "MULTIPOLYGON",
+        "barrier_point": "POINT",
+        "barrier_line": "LINESTRING",
+    }
+    back = gpd.read_file(path, layer="barrier_point").set_index("uid")
+    assert back.index.tolist() == barriers.index[kinds == "Point"].tolist()
+
+
+def test_mixed_layer_outside_the_model_is_split_only_when_mixed(tmp_path: Path) -> None:
+    """A layer the data model does not know keeps one table when all its rows are alike."""
+    pts = cases.spaces().assign(geometry=lambda g: g.geometry.representative_point())
+    path = write_geopackage({"notes": pts}, tmp_path / "n.gpkg")
+    assert pyogrio.list_layers(path).tolist() == [["notes", "Point"]]
+    mixed = pd.concat([pts.iloc[:1], cases.spaces().iloc[1:]])
+    path = write_geopackage({"notes": gpd.GeoDataFrame(mixed, crs=4326)}, tmp_path / "m.gpkg")
+    assert pyogrio.list_layers(path).tolist() == [
+        ["notes_point", "Point"],
+        ["notes_polygon", "MultiPolygon"],
+    ]
+
+
+def test_embedded_store_is_geopackage_1_2_with_one_table_per_layer(tmp_path: Path) -> None:
+    """The store's files open in GDAL 3.6 too; its barrier table stays whole (its contract)."""
+    store = GeoPackageStore(tmp_path, reference_version="test")
+    store.replace_city("brasov", source_layers(), REPORT)
+    path = tmp_path / "brasov.gpkg"
+    assert _ogrinfo("-so", str(path)).stderr == ""
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 10200
+    assert "barrier" in pyogrio.list_layers(path)[:, 0]

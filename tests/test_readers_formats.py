@@ -14,6 +14,7 @@ from geo_protect.cities import City, Source, get_city
 from geo_protect.errors import DataSourceError
 from geo_protect.osm.elements import ELEMENT_COLUMNS
 from geo_protect.osm.readers import read_source
+from geo_protect.osm.readers.csv_points import read_csv_points
 from geo_protect.osm.readers.geojson import read_geojson
 from geo_protect.osm.readers.graphml import read_graphml
 from geo_protect.osm.readers.osm import read_osm
@@ -278,7 +279,7 @@ def test_geojson_vilnius_areas_and_pois() -> None:
     }
     assert sum(u.startswith("vilnius_oldtown_pedestrian_areas_osm/") for u in areas.index) == 3
     counts = {}
-    for src in (s for s in city.sources if s.layer == "poi"):
+    for src in (s for s in city.sources if s.layer == "poi" and s.kind == "geojson"):
         pois, drops = read_geojson(city.path(src), source=src)
         _check_frame(pois)
         assert drops == {}
@@ -287,6 +288,49 @@ def test_geojson_vilnius_areas_and_pois() -> None:
     assert counts["culture"] == {"node": 307, "way": 53, "relation": 2}  # PROVENANCE.md
     assert counts["health"] == {"node": 248, "way": 35, "relation": 12}
     assert counts["education"] == {"node": 67, "way": 305, "relation": 36}
+    assert counts["osm"] == {"node": 6988}  # vilnius_osm_poi_nodes_2019: nodes only
+
+
+def test_geojson_primary_tag_pairs_become_tags() -> None:
+    """``tag_key``/``tag_value`` (one primary tag per node) is read as that one OSM tag."""
+    city = get_city("larissa")
+    (src,) = city.sources
+    nodes, drops = read_geojson(city.path(src), source=src)
+    assert drops == {} and len(nodes) == 2390
+    assert nodes.loc["node/57549546", "tags"] == {
+        "place": "city",
+        "name": "Λάρισα",
+        "name:en": "Larissa",
+        "name:de": "Larisa",
+        "population": "144651",
+    }  # the first feature of the file, as written there
+    assert not any("tag_key" in t or "tag_value" in t for t in nodes["tags"])
+
+
+def test_csv_points_reader(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text(
+        "osm_type,osm_id,lat,lon,name,amenity,shop\n"
+        "node,1,54.68,25.28,Cafe A,cafe,\n"
+        "way,2,54.69,25.29,,,supermarket\n"
+        "way,2,54.69,25.29,,,supermarket\n"
+        "node,3,,25.29,No position,bar,\n",
+        encoding="utf-8",
+    )
+    src = _src("csv", str(path), layer="poi")
+    pois, drops = read_csv_points(path, source=src)
+    assert list(pois.index) == ["node/1", "way/2"]
+    assert pois.loc["node/1", "tags"] == {"name": "Cafe A", "amenity": "cafe"}
+    assert pois.loc["way/2", "tags"] == {"shop": "supermarket"}
+    assert (pois.geometry.x.tolist(), pois.geometry.y.tolist()) == ([25.28, 25.29], [54.68, 54.69])
+    assert drops == {"row without a valid lat/lon": 1, "row repeating an OSM id already read": 1}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("osm_type,osm_id,lat,lon\narea,1,1,1\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match=r"bad\.csv: line 2: osm_type 'area'"):
+        read_csv_points(bad, source=src)
+    bad.write_text("id,lat,lon\n1,1,1\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match=r"lacks the column\(s\) osm_type, osm_id"):
+        read_csv_points(bad, source=src)
 
 
 def test_geojson_larissa_boundary() -> None:

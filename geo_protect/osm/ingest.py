@@ -48,7 +48,7 @@ MISSING_CLASSES: dict[str, str] = {
 }
 
 DROP_DUPLICATE = "same element already read from an earlier source"
-DROP_UNCLASSIFIED = "feature of a {layer} file that no taxonomy rule puts in {layer}"
+DROP_UNCLASSIFIED = "feature of a {layer} file that no taxonomy rule puts in {layer} or any layer"
 
 #: Defaults of :class:`~geo_protect.settings.Settings` for callers without settings.
 DEFAULT_OVERPASS_URL: str = Settings.model_fields["overpass_url"].default
@@ -102,11 +102,11 @@ def ingest_city(
     >>> data = ingest_city(get_city("larissa"))
     >>> print(data.report.missing[0])
     Larissa: no public spaces (squares, pedestrian areas and streets, markets, parks), street
-    data for the walk network, ... or surveillance cameras locally — run `geo-protect ingest
+    data for the walk network, ... or building footprints locally — run `geo-protect ingest
     larissa --source overpass` with network, or place an extract in data/osm/larissa/ and
     list it in data/cities.toml
-    >>> len(data.layers["public_space"])
-    0
+    >>> len(data.layers["public_space"]), len(data.layers["surveillance"])
+    (0, 221)
     """
     say = progress or _quiet
     report = IngestReport()
@@ -249,13 +249,21 @@ def _count_unclassified(
     layers: Mapping[str, gpd.GeoDataFrame],
     report: IngestReport,
 ) -> None:
-    """Count features of single-layer sources (GeoJSON) that the taxonomy did not keep there."""
+    """Count features of single-layer sources (GeoJSON, CSV) that the taxonomy did not keep there.
+
+    A feature of such a file that the taxonomy put in another layer (a camera in a POI
+    file goes to ``surveillance``) is kept there, so it is not counted as dropped.
+    """
     for src in city.sources:
         if src.layer is None:
             continue
         uids = elements.index[(elements["source"] == city.path(src).name).to_numpy(dtype=bool)]
-        lost = int((~uids.isin(layers[src.layer].index)).sum())
-        report.drop(src.layer, DROP_UNCLASSIFIED.format(layer=src.layer), lost)
+        elsewhere = np.zeros(len(uids), dtype=bool)
+        for name, layer in layers.items():
+            if name != src.layer:
+                elsewhere |= uids.isin(layer.index)
+        lost = ~uids.isin(layers[src.layer].index) & ~elsewhere
+        report.drop(src.layer, DROP_UNCLASSIFIED.format(layer=src.layer), int(lost.sum()))
 
 
 def _merge_register(osm: gpd.GeoDataFrame, path: Path, city: City) -> gpd.GeoDataFrame:

@@ -2,7 +2,11 @@
 
 * GeoJSON follows RFC 7946: WGS84 longitude/latitude, no ``crs`` member, the ``uid``
   as a property (written by GDAL with ``RFC7946=YES``).
-* GeoPackage: one file per city, one table per layer.
+* GeoPackage: one file per city, one table per layer, GeoPackage 1.2 (:data:`GPKG_VERSION`,
+  so that GDAL 3.6 — Debian 12, the QGIS of many field laptops — opens it without the
+  "may only be partially supported" warning it gives for 1.4). Every table declares its
+  geometry type; a layer of mixed geometries (barriers: bollard nodes and wall ways) is
+  split into ``<layer>_point``, ``<layer>_line`` and, when it has any, ``<layer>_polygon``.
 * CSV: the attributes, the ``uid``, the geometry as WKT and ``lon``/``lat`` of a
   representative point (for spreadsheets).
 * Site reports: one HTML page per assessed space (Jinja2, print CSS for A4). PDF is not
@@ -24,19 +28,22 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from geo_protect.atomic import replacing
 from geo_protect.errors import StoreError, ValidationError
-from geo_protect.schema import WGS84
+from geo_protect.schema import LAYERS, WGS84
 from geo_protect.store.base import Store
 
 __all__ = [
     "EXPORTED_LAYERS",
     "EXPORT_FORMATS",
+    "GPKG_VERSION",
     "export_city",
     "exportable_layers",
+    "geopackage_tables",
     "write_csv",
     "write_geojson",
     "write_geopackage",
@@ -46,7 +53,28 @@ __all__ = [
 EXPORT_FORMATS = ("geojson", "gpkg", "csv")
 
 #: The layers an export holds, when the store has them.
-EXPORTED_LAYERS = ("public_space", "entry_point", "approach", "space_metric", "assessment")
+EXPORTED_LAYERS = (
+    "public_space",
+    "entry_point",
+    "approach",
+    "space_metric",
+    "assessment",
+    "barrier",
+    "surveillance",
+)
+
+#: GeoPackage version written (``VERSION`` dataset creation option of GDAL's GPKG driver:
+#: ``application_id`` "GPKG", ``user_version`` 10200). GDAL 3.6 reads 1.0-1.3 fully.
+GPKG_VERSION = "1.2"
+
+#: Geometry family (GeoPackage table suffix) -> (single, multi) geometry type.
+_FAMILIES: dict[str, tuple[str, str]] = {
+    "point": ("Point", "MultiPoint"),
+    "line": ("LineString", "MultiLineString"),
+    "polygon": ("Polygon", "MultiPolygon"),
+}
+#: shapely type id -> family.
+_FAMILY_OF_TYPE = {0: "point", 4: "point", 1: "line", 5: "line", 3: "polygon", 6: "polygon"}
 
 
 _WRITE_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError)
@@ -107,14 +135,86 @@ def _geojson_writer(layer: gpd.GeoDataFrame, path: Path) -> _Writer:
     return write
 
 
+def geopackage_tables(
+    name: str, layer: gpd.GeoDataFrame
+) -> dict[str, tuple[gpd.GeoDataFrame, str]]:
+    """The GeoPackage tables of one layer, each with its declared geometry type.
+
+    A layer whose data model allows one geometry type (:data:`geo_protect.schema.LAYERS`)
+    is one table named after it. A layer of mixed geometries (``barrier``), or one outside
+    the data model holding several families, is split by family into ``<name>_point``,
+    ``<name>_line`` (both always written, possibly empty, for a layer the model declares
+    mixed) and ``<name>_polygon`` (when it has polygons). A family with any multi-part
+    geometry is declared multi (``MultiLineString``) and its single parts promoted.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name.
+    layer : GeoDataFrame
+        The layer.
+
+    Returns
+    -------
+    dict
+        Table name -> (rows, OGR geometry type), in a stable order.
+
+    Examples
+    --------
+    >>> from shapely import LineString, Point
+    >>> barriers = gpd.GeoDataFrame(
+    ...     {"kind": ["bollard", "wall"]},
+    ...     geometry=[Point(25.58, 45.64), LineString([(25.58, 45.64), (25.59, 45.64)])],
+    ...     crs=WGS84,
+    ... )
+    >>> {t: (len(rows), kind) for t, (rows, kind) in geopackage_tables("barrier", barriers).items()}
+    {'barrier_point': (1, 'Point'), 'barrier_line': (1, 'LineString')}
+    """
+    spec = LAYERS.get(name)
+    types = shapely.get_type_id(np.asarray(layer.geometry.values))
+    family = np.array([_FAMILY_OF_TYPE.get(int(t), "other") for t in types], dtype=object)
+    if "other" in set(family):
+        raise ValidationError(f"layer {name!r}: geometry collections cannot go to a GeoPackage")
+    declared = spec.geometry if spec is not None else "Geometry"
+    if declared != "Geometry":
+        return {name: (layer, declared)}
+    present = set(family)
+    if spec is None and len(present) == 1:
+        (only,) = present
+        return {name: (layer, _declared(only, types))}
+    wanted = ["point", "line"] if spec is not None else []
+    families = [f for f in _FAMILIES if f in present or f in wanted]
+    return {f"{name}_{f}": (layer[family == f], _declared(f, types[family == f])) for f in families}
+
+
+def _declared(family: str, types: np.ndarray) -> str:
+    single, multi = _FAMILIES[family]
+    return multi if family == "polygon" or np.isin(types, (4, 5, 6)).any() else single
+
+
 def _geopackage_writer(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> _Writer:
     if not layers:
         raise ValidationError(f"{path}: no layers to write")
-    checked = {n: _check(g, f"{path}, layer {n!r}").reset_index() for n, g in layers.items()}
+    tables: dict[str, tuple[pd.DataFrame, str]] = {}
+    for name, layer in layers.items():
+        checked = _check(layer, f"{path}, layer {name!r}")
+        for table_name, (rows, kind) in geopackage_tables(name, checked).items():
+            frame = rows.reset_index()
+            if not len(frame):  # pyogrio cannot infer field types from an empty object column
+                frame = frame.astype({c: "string" for c in frame if frame[c].dtype == object})
+            tables[table_name] = (frame, kind)
 
     def write(tmp: Path) -> None:
-        for name, frame in checked.items():
-            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        for table_name, (frame, kind) in tables.items():
+            pyogrio.write_dataframe(
+                frame,
+                tmp,
+                layer=table_name,
+                driver="GPKG",
+                geometry_type=kind,
+                promote_to_multi=kind.startswith("Multi"),
+                dataset_options={"VERSION": GPKG_VERSION},
+            )
 
     return write
 
@@ -230,7 +330,8 @@ def export_city(
     """Export a city's layers (e.g. ``public_space``, ``entry_point``, ``assessment``).
 
     Writes ``<city>_<layer>.geojson`` and ``<city>_<layer>.csv`` per layer and one
-    ``<city>.gpkg`` with every layer. Every layer is checked before anything is written,
+    ``<city>.gpkg`` with every layer (a mixed-geometry layer split by geometry type, see
+    :func:`geopackage_tables`). Every layer is checked before anything is written,
     and the files replace the previous ones only once all of them are written, so a
     failed export leaves the previous one as it was.
 

@@ -96,6 +96,7 @@ def run_city(
         data=data,
         existing=existing,
         space_metric=results["space_metric"],
+        analysis=results,
         progress=progress,
     )
     outcome.kept = assessed.kept
@@ -148,8 +149,13 @@ def draw_maps(
     tile_attribution: str | None = None,
     progress: Progress = _quiet,
 ) -> Path:
-    """One interactive map per city with data, and an index page; returns the index."""
+    """One interactive map per city with data, and an index page; returns the index.
+
+    A city with public spaces gets a risk map; one without spaces but with POIs, cameras
+    or barriers gets a context map of what exists, saying that no risk is computed.
+    """
     from geo_protect.outputs.maps.city_map import write_city_map
+    from geo_protect.outputs.maps.context_map import has_context, write_context_map
     from geo_protect.outputs.maps.index_page import summarise, write_index
 
     summaries = []
@@ -161,6 +167,13 @@ def draw_maps(
                 city, outcome.layers, out_dir, tile_url=tile_url, tile_attribution=tile_attribution
             )
             summaries.append(summarise(city, outcome.layers, map_file=path.name))
+        elif has_context(outcome.layers):
+            progress(f"{city.name_en}: drawing the map of what exists (no public spaces)")
+            path = write_context_map(
+                city, outcome.layers, out_dir, tile_url=tile_url, tile_attribution=tile_attribution
+            )
+            missing = outcome.report.missing or outcome.notes
+            summaries.append(summarise(city, outcome.layers, map_file=path.name, missing=missing))
         else:
             missing = outcome.report.missing or outcome.notes
             summaries.append(summarise(city, outcome.layers, missing=missing))

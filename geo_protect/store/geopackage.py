@@ -3,8 +3,13 @@
 ``<folder>/<city>.gpkg`` holds one table per layer (named after it, geometry column
 ``geom`` in EPSG:4326, the ``uid`` as a text column) and the non-spatial table
 ``geo_protect_city`` with one row: ingest time, reference version, ingest report and
-the list of stored layers. Every write builds a temporary GeoPackage in the same folder,
-flushes it to disk and moves it over the old one with :func:`os.replace`
+the list of stored layers. The files are GeoPackage 1.2 (:data:`GPKG_VERSION`), which
+GDAL 3.6 (Debian 12's QGIS) opens without a version warning; the ``barrier`` table keeps
+its mixed points and lines (geometry type GEOMETRY) because the store's contract is one
+table per layer — the GIS export (:mod:`geo_protect.outputs.exports`) splits it.
+
+Every write builds a temporary GeoPackage in the same folder, flushes it to disk and
+moves it over the old one with :func:`os.replace`
 (:func:`geo_protect.atomic.replacing`), so a reader sees the old file or the new
 one, and a failure leaves the old file untouched. Reads go through one read-only SQLite
 connection and one read transaction per call: the connection keeps the file it opened,
@@ -44,7 +49,10 @@ from geo_protect.store._common import (
     spec_of,
 )
 
-__all__ = ["META_TABLE", "GeoPackageStore"]
+__all__ = ["GPKG_VERSION", "META_TABLE", "GeoPackageStore"]
+
+#: GeoPackage version of the files (GDAL's ``VERSION`` dataset creation option).
+GPKG_VERSION = "1.2"
 
 #: The non-spatial table with the city record.
 META_TABLE = "geo_protect_city"
@@ -260,6 +268,7 @@ class GeoPackageStore:
             tmp,
             layer=META_TABLE,
             driver="GPKG",
+            dataset_options={"VERSION": GPKG_VERSION},
         )
 
     @contextmanager
@@ -291,6 +300,7 @@ class GeoPackageStore:
             driver="GPKG",
             geometry_type=_OGR_GEOMETRY.get(spec.geometry, "Unknown"),
             promote_to_multi=False,
+            dataset_options={"VERSION": GPKG_VERSION},
         )
 
 

@@ -27,6 +27,7 @@ READERS: dict[str, str] = {
     "overpass_json": "geo_protect.osm.readers.overpass_json:read_overpass_json",
     "graphml": "geo_protect.osm.readers.graphml:read_graphml",
     "geojson": "geo_protect.osm.readers.geojson:read_geojson",
+    "csv": "geo_protect.osm.readers.csv_points:read_csv_points",
 }
 
 

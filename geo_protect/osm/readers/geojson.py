@@ -2,9 +2,11 @@
 
 The OSM identity of a feature is read from the first of these property layouts that
 fits: ``element``/``type`` + ``id`` (``node``, ``way``, ``relation``), ``osm_way_id`` /
-``osm_node_id`` / ``osm_relation_id``, ``osm_type`` + ``osm_id``, or ``@id``
+``osm_node_id`` / ``osm_relation_id``, ``osm_type`` + ``osm_id``, or ``@id`` / ``id``
 (``way/123``, overpass turbo). Tags are the ``tags`` object when there is one, else the
-remaining properties without nulls; values are kept as OSM writes them (text). Features
+remaining properties without nulls; a ``tag_key`` + ``tag_value`` pair (exports that keep
+one primary tag per node) is the tag ``{tag_key: tag_value}``. Values are kept as OSM
+writes them (text). Features
 without an OSM id get the uid ``<file stem>/<n>`` (``n`` = position in the file).
 Geometries stay as drawn (polygons stay polygons).
 """
@@ -36,7 +38,7 @@ NON_TAG_PROPERTIES = frozenset(
     {
         "element", "id", "osm_id", "osm_type", "osm_way_id", "osm_node_id",
         "osm_relation_id", "@id", "@type", "@timestamp", "@version", "@changeset", "@user",
-        "@uid", "tags", "layer_src",
+        "@uid", "tags", "layer_src", "tag_key", "tag_value",
     }
 )  # fmt: skip
 
@@ -124,11 +126,12 @@ def osm_identity(props: Mapping[str, Any]) -> tuple[str | None, int | None]:
         value = props.get(f"osm_{kind}_id")
         if _is_id(value):
             return kind, int(str(value))
-    ref = props.get("@id")
-    if isinstance(ref, str) and ref.count("/") == 1:
-        kind, _, num = ref.partition("/")
-        if kind in OSM_TYPES and num.isdigit():
-            return kind, int(num)
+    for ref_key in ("@id", "id"):
+        ref = props.get(ref_key)
+        if isinstance(ref, str) and ref.count("/") == 1:
+            kind, _, num = ref.partition("/")
+            if kind in OSM_TYPES and num.isdigit():
+                return kind, int(num)
     return None, None
 
 
@@ -152,7 +155,11 @@ def _tags(props: Mapping[str, Any]) -> dict[str, str]:
     else:  # `type` is the element type in some exports and an OSM tag in others
         skip = NON_TAG_PROPERTIES | ({"type"} if props.get("type") in OSM_TYPES else set())
         raw = {k: v for k, v in props.items() if k not in skip}
-    return {str(k): _text(v) for k, v in raw.items() if v is not None}
+    tags = {str(k): _text(v) for k, v in raw.items() if v is not None}
+    key, value = props.get("tag_key"), props.get("tag_value")
+    if isinstance(key, str) and key and value is not None and not isinstance(nested, Mapping):
+        tags.setdefault(key, _text(value))
+    return tags
 
 
 def _text(value: Any) -> str:

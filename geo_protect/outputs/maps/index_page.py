@@ -26,7 +26,8 @@ class CitySummary:
     city
         The city.
     map_file
-        Path of its map relative to the index, or None when it has no data offline.
+        Path of its map relative to the index, or None when it has no data offline (a
+        city without public spaces may still have a map of what exists).
     n_spaces
         Public spaces on the map.
     bands
@@ -73,7 +74,7 @@ def summarise(
     spaces = optional_layer(layers, "public_space")
     if spaces is None or map_file is None:
         reason = "; ".join(missing) or "no public spaces in the offline data"
-        return CitySummary(city, None, 0, {}, "none", reason)
+        return CitySummary(city, map_file, 0, {}, "none", reason)
     risk = space_risk(
         spaces,
         space_metric=optional_layer(layers, "space_metric"),
@@ -94,7 +95,8 @@ def summarise(
 def write_index(cities_summary: Sequence[CitySummary], out_dir: Path) -> Path:
     """Write ``out_dir/index.html`` linking every city's map.
 
-    Cities without data are listed as "no data offline" with the reason, never as zero risk.
+    Cities without data are listed as "no data offline" with the reason, never as zero risk;
+    a city with a map of what exists but no public spaces says that no risk is computed.
 
     Parameters
     ----------
@@ -115,6 +117,13 @@ def write_index(cities_summary: Sequence[CitySummary], out_dir: Path) -> Path:
             rows.append(
                 f'<tr class="nodata"><td>{label}</td><td colspan="3"><b>no data offline</b>'
                 f" — {html.escape(s.reason)}</td></tr>"
+            )
+            continue
+        if s.reason:  # a map of what exists, without public spaces: no risk
+            rows.append(
+                f'<tr class="nodata"><td><a href="{html.escape(s.map_file)}">{label}</a></td>'
+                f'<td colspan="3"><b>no public spaces offline: no risk computed</b> (map of '
+                f"what exists) — {html.escape(s.reason)}</td></tr>"
             )
             continue
         chips = "".join(
