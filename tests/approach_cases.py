@@ -1,4 +1,10 @@
-"""Hand-built networks and targets for approach-speed tests (closed-form answers)."""
+"""Hand-built networks and targets for approach-speed tests (closed-form answers).
+
+The search tests use :data:`SEARCH_FLEET`: two classes with the constant-acceleration
+model (no power limit, no rollover, a point-sized vehicle, μ = 1) so that every answer
+is ``v² = v0² + 2·a·s`` capped at ``μ·g·R`` and the top speed. The realistic physics of
+the reference classes has its own closed-form tests (``tests/test_vehicle_dynamics.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,27 @@ import shapely
 
 from geo_protect.analysis.approach import approach_speeds
 from geo_protect.analysis.network import StreetNetwork
-from geo_protect.analysis.vehicles import vehicle_classes
 
 CRS = "EPSG:32635"
 
 
 G, MU = 9.81, 1.0
+
+#: M1: a = 3.0 m/s², top 110 km/h, turning radius 5 m; N3: a = 0.8, top 80, radius 9 m.
+SEARCH_FLEET = pd.DataFrame(
+    {
+        "description": ["car", "heavy truck"],
+        "rating_class": ["M1", "N3C"],
+        "test_mass_kg": [1500.0, 7200.0],
+        "acceleration_ms2": [3.0, 0.8],
+        "top_speed_kmh": [110.0, 80.0],
+        "turning_radius_m": [5.0, 9.0],
+    },
+    index=pd.Index(["M1", "N3"], name="vehicle"),
+)
+
+#: No low / high sets: both equal the nominal one.
+NO_SENSITIVITY = pd.DataFrame({"set": pd.Series([], dtype=object), "vehicle": []})
 
 
 def streets(
@@ -87,7 +108,8 @@ def target(
 
 
 def run(net: StreetNetwork, tgt: pd.DataFrame, **kw: object) -> gpd.GeoDataFrame:
-    return approach_speeds(net, tgt, vehicles=vehicle_classes().loc[["M1", "N3"]], **kw)  # type: ignore[arg-type]
+    kw = {"vehicles": SEARCH_FLEET, "friction": MU, "sensitivity": NO_SENSITIVITY, **kw}
+    return approach_speeds(net, tgt, **kw)  # type: ignore[arg-type]
 
 
 def kmh(e: float) -> float:

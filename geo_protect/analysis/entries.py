@@ -405,6 +405,8 @@ def _finish(
             "towards": _col(entries, "towards"),
             "impact_angle_deg": np.round(impact, 1),
             "worst_speed_kmh": np.nan,
+            "worst_speed_low_kmh": np.nan,
+            "worst_speed_high_kmh": np.nan,
             "worst_vehicle": pd.NA,
             "required_rating": pd.NA,
         },

@@ -153,6 +153,9 @@ def _node(lines: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     same_way_prev = np.r_[False, way[1:] == way[:-1]]
     repeat = same_way_prev & np.r_[False, (np.abs(np.diff(coords, axis=0)) < SNAP_M).all(axis=1)]
     coords, way = coords[~repeat], way[~repeat]
+    # a way that collapses to one point (all its vertices within the snap) has no segment
+    degenerate = np.bincount(way, minlength=len(lines))[way] < 2
+    coords, way = coords[~degenerate], way[~degenerate]
 
     key = np.round(coords / SNAP_M).astype(np.int64)
     _, vertex = np.unique(key, axis=0, return_inverse=True)

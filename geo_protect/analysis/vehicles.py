@@ -1,16 +1,31 @@
-"""Hostile-vehicle classes, impact energy and the barrier rating an approach calls for.
+"""Hostile-vehicle classes, how fast they get, impact energy and the rating an approach calls for.
 
-The classes (test mass, design acceleration, top speed, rating code) are the rows of
-``data/reference/vehicle_classes.csv`` (domain brief §2.2-§2.3); the impact-test speed
-ladder is ``data/reference/hvm_test_speeds.csv``. A required rating is written the way
-ISO 22343-1 / IWA 14-1 ratings are, ``V/{mass}[{class}]/{speed}/{angle}`` (vehicle test,
-test mass in kg, vehicle class, test speed in km/h, impact angle in degrees), without the
-penetration part, which a product rating adds and a requirement does not fix.
+The classes (test mass, width, acceleration from rest, power-to-mass ratio, rollover
+threshold, top speed, rating code) are the rows of ``data/reference/vehicle_classes.csv``
+(domain brief §2.2-§2.3); their low and high sensitivity sets are
+``data/reference/vda_sensitivity.csv``; the impact-test speed ladder is
+``data/reference/hvm_test_speeds.csv``.
+
+Acceleration falls with speed: a vehicle pulls at most ``a0`` (grip, gearing) and at
+most its power, ``a(v) = min(a0, P / (m·v))`` (:class:`SpeedCurve`). The curve is
+written as *distance from rest* ``q(v) = ∫₀^v u / a(u) du``, in closed form::
+
+    q(v) = v² / (2·a0)                          for v <= v1 = (P/m) / a0
+    q(v) = v1² / (2·a0) + (v³ − v1³) / (3·P/m)  above
+
+Because the motion is autonomous (the pull depends on speed only), driving ``s``
+metres from speed ``v`` ends at the speed of ``q(v) + s`` metres from rest.
+
+A required rating is written the way ISO 22343-1 / IWA 14-1 ratings are,
+``V/{mass}[{class}]/{speed}/{angle}`` (vehicle test, test mass in kg, vehicle class,
+test speed in km/h, impact angle in degrees), without the penetration part, which a
+product rating adds and a requirement does not fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +36,10 @@ from geo_protect.reference import parameter, table
 
 __all__ = [
     "VEHICLE_COLUMNS",
+    "SpeedCurve",
     "attainable_speed",
     "kinetic_energy_kj",
+    "parameter_sets",
     "rating_speeds",
     "required_rating",
     "required_test_speed",
@@ -36,6 +53,26 @@ VEHICLE_COLUMNS = (
     "acceleration_ms2",
     "top_speed_kmh",
     "turning_radius_m",
+)
+
+#: Optional columns of a vehicle-class table and the value that leaves them out of the
+#: model (no power limit, no rollover before skidding, a point-sized vehicle, the
+#: run's friction and road-start factor).
+VEHICLE_OPTIONAL = {
+    "power_to_mass_wkg": np.inf,
+    "rollover_g": np.inf,
+    "width_m": 0.0,
+    "friction": np.nan,
+    "road_speed_factor": np.nan,
+}
+
+#: The dynamics columns a sensitivity set overrides.
+SENSITIVITY_COLUMNS = (
+    "acceleration_ms2",
+    "power_to_mass_wkg",
+    "rollover_g",
+    "friction",
+    "road_speed_factor",
 )
 
 _KMH = 3.6  # m/s -> km/h (unit conversion, not a parameter)
@@ -90,27 +127,105 @@ def rating_speeds(*, include_all: bool = False) -> FloatArray:
     return np.sort(frame["speed_kmh"].to_numpy(dtype=float))
 
 
+@dataclass(frozen=True)
+class SpeedCurve:
+    """Speed against distance from rest of one vehicle class on flat ground.
+
+    ``a(v) = min(a0, P/(m·v))`` up to ``top_speed``: grip- or gear-limited at low
+    speed, power-limited above the knee ``v1 = (P/m)/a0``. With ``power_to_mass``
+    infinite it is the constant-acceleration model ``v² = 2·a0·s``.
+
+    Parameters
+    ----------
+    acceleration : float
+        ``a0``, the pull from rest, m/s² (> 0).
+    power_to_mass : float
+        ``P/m``, effective traction power per kilogram, W/kg (> 0; ``inf``: no limit).
+    top_speed : float
+        Speed cap, m/s (``inf``: none).
+
+    Examples
+    --------
+    >>> car = SpeedCurve(3.0, 55.0, 110 / 3.6)
+    >>> round(car.knee * 3.6, 1)  # km/h where power takes over from grip
+    66.0
+    >>> round(float(car.speed(50.0)) * 3.6, 1), round(float(car.run_up(100 / 3.6)), 1)
+    (62.4, 148.6)
+    """
+
+    acceleration: float
+    power_to_mass: float = np.inf
+    top_speed: float = np.inf
+
+    def __post_init__(self) -> None:
+        if not (self.acceleration > 0 and self.power_to_mass > 0 and self.top_speed > 0):
+            raise AnalysisError(
+                "SpeedCurve: acceleration, power_to_mass and top_speed must be > 0 "
+                f"(got {self.acceleration}, {self.power_to_mass}, {self.top_speed})"
+            )
+
+    @property
+    def knee(self) -> float:
+        """Speed ``v1 = (P/m)/a0`` (m/s) above which power, not grip, limits the pull."""
+        return float(self.power_to_mass / self.acceleration)
+
+    def run_up(self, speed: npt.ArrayLike) -> FloatArray:
+        """Distance from rest (m) to reach ``speed`` (m/s; capped at the top speed)."""
+        v = np.minimum(np.asarray(speed, dtype=float), self.top_speed)
+        v1, a0, p = self.knee, self.acceleration, self.power_to_mass
+        low = v * v / (2 * a0)
+        if not np.isfinite(v1):
+            return np.asarray(low, dtype=float)
+        high = v1 * v1 / (2 * a0) + (v**3 - v1**3) / (3 * p)
+        return np.asarray(np.where(v <= v1, low, high), dtype=float)
+
+    def speed(self, run_up: npt.ArrayLike) -> FloatArray:
+        """Speed (m/s) after ``run_up`` metres from rest, capped at the top speed."""
+        q = np.asarray(run_up, dtype=float)
+        v1, a0, p = self.knee, self.acceleration, self.power_to_mass
+        low = np.sqrt(2 * a0 * np.maximum(q, 0.0))
+        if np.isfinite(v1):
+            q1 = v1 * v1 / (2 * a0)
+            high = np.cbrt(v1**3 + 3 * p * np.maximum(q - q1, 0.0))
+            low = np.where(q <= q1, low, high)
+        return np.asarray(np.minimum(low, self.top_speed), dtype=float)
+
+    @classmethod
+    def of(cls, row: pd.Series) -> SpeedCurve:
+        """The curve of one row of a vehicle-class table (speeds in km/h there)."""
+        p = row.get("power_to_mass_wkg", np.inf)
+        return cls(
+            float(row["acceleration_ms2"]),
+            float(np.inf if pd.isna(p) else p),
+            float(row["top_speed_kmh"]) / _KMH,
+        )
+
+
 def attainable_speed(
     run_up_m: npt.ArrayLike,
     *,
     acceleration: float,
     v0: npt.ArrayLike = 0.0,
     top_speed: float = np.inf,
+    power_to_mass: float = np.inf,
 ) -> FloatArray:
-    """Speed after a straight run-up at constant acceleration, ``sqrt(v0² + 2·a·s)``.
+    """Speed after a straight run-up on flat ground, starting at ``v0``.
 
-    Flat ground; the result is capped at ``top_speed``. SI units throughout.
+    ``a(v) = min(a0, P/(m·v))`` (:class:`SpeedCurve`); with no power limit this is
+    ``sqrt(v0² + 2·a·s)``. The result is capped at ``top_speed``. SI units throughout.
 
     Parameters
     ----------
-    run_up_m
+    run_up_m : array_like
         Run-up length(s) in metres.
-    acceleration
-        Design acceleration in m/s².
-    v0
+    acceleration : float
+        Pull from rest ``a0`` in m/s².
+    v0 : array_like
         Speed at the start of the run-up, m/s.
-    top_speed
+    top_speed : float
         Speed cap, m/s.
+    power_to_mass : float
+        Effective traction power per kg, W/kg (default: no power limit).
 
     Returns
     -------
@@ -121,12 +236,75 @@ def attainable_speed(
     --------
     >>> round(float(attainable_speed(50.0, acceleration=3.0)) * 3.6, 1)
     62.4
+    >>> round(float(attainable_speed(100.0, acceleration=1.1, power_to_mass=11.0)) * 3.6, 1)
+    50.7
     """
     s = np.asarray(run_up_m, dtype=float)
     v = np.asarray(v0, dtype=float)
-    if (s < 0).any() or (v < 0).any() or acceleration < 0:
-        raise AnalysisError("attainable_speed: run-up, start speed and acceleration must be >= 0")
-    return np.asarray(np.minimum(np.sqrt(v * v + 2.0 * acceleration * s), top_speed), dtype=float)
+    if (s < 0).any() or (v < 0).any() or not acceleration > 0 or not power_to_mass > 0:
+        raise AnalysisError(
+            "attainable_speed: run-up and start speed must be >= 0, acceleration and "
+            "power_to_mass > 0"
+        )
+    curve = SpeedCurve(acceleration, power_to_mass, top_speed)
+    return curve.speed(curve.run_up(v) + s)
+
+
+def parameter_sets(
+    vehicles: pd.DataFrame | None = None,
+    *,
+    sensitivity: pd.DataFrame | None = None,
+    friction: float | None = None,
+    road_speed_factor: float | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The vehicle table under the nominal, low and high parameter sets (VDA step 6).
+
+    The nominal set is ``vehicles`` itself, with ``friction`` and ``road_speed_factor``
+    filled from the arguments (else ``hvm_friction`` and ``hvm_road_speed_factor``).
+    The low and high sets replace the dynamics columns (:data:`SENSITIVITY_COLUMNS`) by
+    the rows of ``vda_sensitivity.csv`` for each class; a class without a row there
+    keeps its nominal values in that set.
+
+    Parameters
+    ----------
+    vehicles : DataFrame, optional
+        Vehicle-class table (default :func:`vehicle_classes`).
+    sensitivity : DataFrame, optional
+        Rows ``set`` (``low``/``high``), ``vehicle`` and any of the dynamics columns
+        (default: the reference table).
+    friction, road_speed_factor : float, optional
+        Nominal friction μ and road-start factor.
+
+    Returns
+    -------
+    dict
+        ``{"nominal": ..., "low": ..., "high": ...}``, each indexed like ``vehicles``
+        and carrying every column of :data:`VEHICLE_OPTIONAL`.
+
+    Examples
+    --------
+    >>> sets = parameter_sets()
+    >>> [float(sets[s].loc["N3", "rollover_g"]) for s in ("low", "nominal", "high")]
+    [0.35, 0.4, 0.5]
+    """
+    fleet = (vehicle_classes() if vehicles is None else vehicles).copy()
+    for col, default in VEHICLE_OPTIONAL.items():
+        fleet[col] = fleet[col].astype(float) if col in fleet.columns else default
+    mu = parameter("hvm_friction") if friction is None else friction
+    road = parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor
+    fleet["friction"] = fleet["friction"].fillna(mu)
+    fleet["road_speed_factor"] = fleet["road_speed_factor"].fillna(road)
+    rows = table("vda_sensitivity") if sensitivity is None else sensitivity
+    out = {"nominal": fleet}
+    for name in ("low", "high"):
+        mine = rows[rows["set"] == name].set_index("vehicle")
+        varied = fleet.copy()
+        for col in SENSITIVITY_COLUMNS:
+            if col in mine.columns:
+                value = mine[col].reindex(varied.index).astype(float)
+                varied[col] = value.fillna(varied[col])
+        out[name] = varied
+    return out
 
 
 def kinetic_energy_kj(mass_kg: npt.ArrayLike, speed_kmh: npt.ArrayLike) -> FloatArray:

@@ -5,14 +5,21 @@ for every vehicle-permeable entry point of every public space at once.
 
 Model (flat ground: no elevation data is used, gradients are taken as zero)
 --------------------------------------------------------------------------------
-* Along an edge the vehicle accelerates at its design acceleration ``a``:
-  ``v² = v0² + 2·a·s``, capped by its top speed.
+* Along an edge the vehicle accelerates flat out, ``a(v) = min(a0, P/(m·v))``: grip-
+  or gear-limited from rest, power-limited at speed, capped by its top speed
+  (:class:`~geo_protect.analysis.vehicles.SpeedCurve`). Every speed is handled as its
+  *run-up from rest* ``q(v) = ∫₀^v u/a(u) du`` (metres), strictly increasing in ``v``.
 * At a bend (an intermediate vertex of an edge, or the turn from one directed edge to
-  the next at a junction) the speed is capped by the skid limit ``v² ≤ μ·g·R``. The
-  radius ``R`` comes from the deflection ``Δ`` and the available width ``w`` (the
-  edge's ``width_m``; the mean of both edges at a junction), see :func:`turn_radius`.
-  Edge geometry is first simplified to within ``w/2`` (Douglas-Peucker) so that a
-  corner digitised as several close vertices counts as one corner.
+  the next at a junction) the lateral acceleration is capped by whichever comes first,
+  skidding or tipping: ``v² ≤ min(μ, rollover threshold)·g·R``. Heavy vehicles roll
+  over (0.35-0.5 g) before their tyres slide (μ 0.7-1.0). The radius ``R`` comes from
+  the deflection ``Δ`` and the width the vehicle's centre has to cut the corner: the
+  street width (``width_m``; the mean of both edges at a junction) less the vehicle's
+  width, see :func:`turn_radius` and :func:`~.geometry.radius_for`. Edge geometry is
+  first simplified to within ``w/2`` (Douglas-Peucker) so that a corner digitised as
+  several close vertices counts as one corner.
+* A street whose *mapped* width is narrower than the vehicle is closed to it (an
+  unmapped width, a road-class default, is no evidence either way and stays open).
 * A U-turn (back along the same edge) is allowed, on a circle of diameter ``w``.
 * A bend or turn tighter than the class's turning radius cannot be driven in one sweep:
   the vehicle stops and manoeuvres, so it leaves the bend at rest.
@@ -20,7 +27,7 @@ Model (flat ground: no elevation data is used, gradients are taken as zero)
   start at the road's speed × ``road_speed_factor`` (brief §2.2 step 4) only where a
   vehicle can actually arrive at that speed: the connected through-road pieces the
   edge belongs to (barriers cut them) must be at least as long as the run-up
-  ``v0²/(2a)`` this class needs to reach ``v0`` from rest. A dead-end stub of a
+  ``q(v0)`` this class needs to reach ``v0`` from rest. A dead-end stub of a
   primary road off nothing gets no flying start; the same stub at the end of a long
   through route does. (The study-area boundary was not used: registers and clips
   have no meaningful one.) No new threshold: the length follows from ``v0`` and ``a``.
@@ -35,34 +42,46 @@ Model (flat ground: no elevation data is used, gradients are taken as zero)
 
 Why the search finds the maximum over all approach paths
 --------------------------------------------------------
-Work with ``E = v²`` on the graph of directed *pieces* (a cut at an outline is a node
-with the single turn "straight on", cap ``T``; a cut at a barrier is a dead end). Every
-walk on the street network that does not pass a barrier is a walk on this graph and
-conversely, with the same speeds, so the argument below, made for directed edges,
-holds for pieces. Driving a segment of length ``s`` maps ``E ↦ min(T, E + 2·a·s)``
-and a bend maps ``E ↦ min(C, E)`` (``T`` the top speed², ``C = μ·g·R``). Such maps
-compose into the same form, so a whole directed piece is ``E_out = min(K, E_in + 2·a·L)``
-(``L`` its length, ``K`` the tightest of its bends and of the top speed, each relaxed by
-the run-up left after it), and a turn is ``min(C_turn, ·)``. All these maps are
-monotone non-decreasing. The best entry speed of directed edge ``d`` over *every* walk
-(of any length, U-turns and loops included) is therefore the least solution of
+Work with the run-up ``q`` instead of the speed. The motion along a street is
+autonomous (the pull depends on the speed only), so driving ``s`` metres from speed
+``v`` ends at the speed reached ``q(v) + s`` metres from rest: in ``q`` units a segment
+maps ``q ↦ min(T, q + s)`` whatever the acceleration curve (``T = q(top speed)``), and
+a bend maps ``q ↦ min(C, q)`` with ``C = q(sqrt(lateral·R))`` (``q`` is increasing, so
+a speed cap is a run-up cap). With a constant acceleration ``q = v²/(2a)`` and this is
+the textbook ``v² = v0² + 2·a·s``. The graph is that of directed *pieces* (a cut at an
+outline is a node with the single turn "straight on", no cap; a cut at a barrier is a
+dead end). Every walk on the street network that does not pass a barrier is a walk on
+this graph and conversely, with the same speeds. The maps above compose into the same
+form, so a whole directed piece is ``q_out = min(K, q_in + L)`` (``L`` its length,
+``K`` the tightest of its bends and of the top speed, each relaxed by the run-up left
+after it), and a turn is ``min(C_turn, ·)``. All these maps are monotone
+non-decreasing. The best entry run-up of directed piece ``d`` over *every* walk (of
+any length, U-turns and loops included) is therefore the least solution of
 
-    E_in(d) = max(E0(d), max over turns p→d of min(C_turn(p, d), E_out(p)))
+    q_in(d) = max(q0(d), max over turns p→d of min(C_turn(p, d), q_out(p)))
 
-above the start values ``E0`` (Kleene fixed point of a monotone operator). Value
-iteration from ``E0`` (Bellman-Ford style, label-correcting, vectorised over all turns
-out of the edges that changed in the last round) converges to exactly that solution:
+above the start values ``q0`` (Kleene fixed point of a monotone operator). Value
+iteration from ``q0`` (Bellman-Ford style, label-correcting, vectorised over all turns
+out of the pieces that changed in the last round) converges to exactly that solution:
 after round ``k`` every walk of ``k`` turns is accounted for, no label ever exceeds the
-true maximum (each is the speed of an actual walk) and labels are bounded by ``T``, so
-the iteration stops after finitely many strict improvements. This differs from a
+true maximum (each is the run-up of an actual walk) and labels are bounded by ``T``,
+so the iteration stops after finitely many strict improvements. This differs from a
 shortest-path search on purpose: a *longer* path with gentler turns can be faster, and
 a label-setting (Dijkstra) order does not apply since speed grows along a path.
+``tests/test_approach_bruteforce.py`` checks it against every walk of real clips.
 
 Predecessor pointers give the worst-case walk. Because every map above is "min of caps
-and ``E + 2·a·distance``", the speed it reaches at the entry is also reached starting
-from rest ``v²/(2a)`` metres before the entry along the same walk (or from road speed
-on a through-road, later still): the path is traced back only that far, and its length
-is the run-up ``run_up_m``.
+and ``q + distance``", the speed it reaches at the entry is also reached starting from
+rest ``q`` metres before the entry along the same walk (or from road speed on a
+through-road, later still): the path is traced back only that far, and its length is
+the run-up ``run_up_m``.
+
+Sensitivity (VDA step 6): the search is run again for each class under the low and the
+high parameter sets (``vda_sensitivity.csv``: acceleration, power, rollover, friction,
+road-start factor) for ``speed_low_kmh`` / ``speed_high_kmh``; the required rating
+asks for the high end. The range is the envelope of the three runs: a faster set can
+lose a flying start where its higher start speed needs a longer through-road than
+there is.
 
 One search per vehicle class serves every target. A target whose worst-case walk runs
 through its own space (it would have entered the space by another entry first) is
@@ -84,7 +103,6 @@ from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -108,6 +126,7 @@ from geo_protect.analysis.network import StreetNetwork
 from geo_protect.analysis.vehicles import (
     VEHICLE_COLUMNS,
     kinetic_energy_kj,
+    parameter_sets,
     required_rating,
     required_test_speed,
     vehicle_classes,
@@ -135,6 +154,7 @@ def approach_speeds(
     road_speed_factor: float | None = None,
     safety_factor: float | None = None,
     default_width_m: float | None = None,
+    sensitivity: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Worst-case hostile-vehicle approach of every target, per vehicle class.
 
@@ -159,14 +179,19 @@ def approach_speeds(
         Public spaces (index = space uid, any CRS); when given, an approach to an entry
         never runs through that entry's own space.
     vehicles : DataFrame, optional
-        Vehicle-class table indexed by code with ``rating_class``, ``test_mass_kg``,
-        ``acceleration_ms2``, ``top_speed_kmh``, ``turning_radius_m`` (default:
+        Vehicle-class table indexed by code with :data:`VEHICLE_COLUMNS` and optionally
+        those of :data:`~geo_protect.analysis.vehicles.VEHICLE_OPTIONAL` (default:
         :func:`~geo_protect.analysis.vehicles.vehicle_classes`).
-    friction, gravity, road_speed_factor, safety_factor : float, optional
-        Override ``hvm_friction`` (μ), ``gravity_ms2``, ``hvm_road_speed_factor`` and
-        ``hvm_safety_factor`` of ``data/reference/parameters.csv``.
+    friction, road_speed_factor : float, optional
+        Nominal μ and road-start factor where the table gives none (default
+        ``hvm_friction``, ``hvm_road_speed_factor``).
+    gravity, safety_factor : float, optional
+        Override ``gravity_ms2`` and ``hvm_safety_factor``.
     default_width_m : float, optional
         Width of edges without one (default ``lane_width_m``).
+    sensitivity : DataFrame, optional
+        The low and high parameter sets (default ``vda_sensitivity.csv``; see
+        :func:`~geo_protect.analysis.vehicles.parameter_sets`).
 
     Returns
     -------
@@ -182,93 +207,89 @@ def approach_speeds(
         ``at_m`` outside its edge or a ``towards`` other than u/v, or if the vehicle
         table is incomplete.
     """
-    model = _Model.resolve(friction, gravity, road_speed_factor, safety_factor, default_width_m)
+    model = _Model.resolve(gravity, safety_factor, default_width_m)
     fleet = vehicle_classes() if vehicles is None else vehicles
     _check_vehicles(fleet)
+    sets = parameter_sets(
+        fleet, sensitivity=sensitivity, friction=friction, road_speed_factor=road_speed_factor
+    )
     edge_of, pos_of = _check_targets(network, targets)
     if targets.empty:
         return empty_layer("approach")
 
     found = _target_spaces(spaces, targets, network.crs)
-    graph = _prepare(
-        network,
-        road_speed_factor=model.road_factor,
-        default_width_m=model.default_width,
-        outlines=_outlines(found),
-    )
+    graph = _prepare(network, default_width_m=model.default_width, outlines=_outlines(found))
     tgt_dedge, tgt_x = _target_pieces(graph, targets, edge_of, pos_of)
     space_edges = _space_edges(graph, found)
-    frames = _class_frames(graph, targets, fleet, model, tgt_dedge, tgt_x, space_edges)
+    frames = _class_frames(graph, targets, sets, model, tgt_dedge, tgt_x, space_edges)
     return _layer(network, frames, edge_of, pos_of, len(fleet))
 
 
 class _Model(NamedTuple):
     """The model constants of one run: reference values unless overridden."""
 
-    friction: float
     gravity: float
-    road_factor: float
     safety_factor: float
     default_width: float
 
     @classmethod
     def resolve(
-        cls,
-        friction: float | None,
-        gravity: float | None,
-        road_speed_factor: float | None,
-        safety_factor: float | None,
-        default_width_m: float | None,
+        cls, gravity: float | None, safety_factor: float | None, default_width_m: float | None
     ) -> _Model:
-        """The given values, else ``hvm_friction``, ``gravity_ms2``,
-        ``hvm_road_speed_factor``, ``hvm_safety_factor`` and ``lane_width_m``."""
+        """The given values, else ``gravity_ms2``, ``hvm_safety_factor`` and ``lane_width_m``."""
         return cls(
-            parameter("hvm_friction") if friction is None else friction,
             parameter("gravity_ms2") if gravity is None else gravity,
-            parameter("hvm_road_speed_factor") if road_speed_factor is None else road_speed_factor,
             parameter("hvm_safety_factor") if safety_factor is None else safety_factor,
             parameter("lane_width_m") if default_width_m is None else default_width_m,
         )
 
-    def method(self) -> str:
+    def method(self, fleet: pd.DataFrame) -> str:
         """The ``method`` column: the model, its constants and the reference version."""
+        mu = "/".join(f"{v:g}" for v in sorted(set(fleet["friction"].tolist())))
+        road = "/".join(f"{v:g}" for v in sorted(set(fleet["road_speed_factor"].tolist())))
         return (
-            f"VDA flat ground (no gradients); mu={self.friction:g}, g={self.gravity:g}, "
-            f"road start x{self.road_factor:g}, SF={self.safety_factor:g}; "
-            f"reference {reference_version()}"
+            "VDA flat ground (no gradients), a(v) = min(a0, P/(m v)), corner cap "
+            f"min(mu, rollover) g R on the width left by the vehicle; mu={mu}, "
+            f"g={self.gravity:g}, road start x{road}, SF={self.safety_factor:g} on the high "
+            f"set; reference {reference_version()}"
         )
 
 
 def _class_frames(
     graph: _Graph,
     targets: pd.DataFrame,
-    fleet: pd.DataFrame,
+    sets: dict[str, pd.DataFrame],
     model: _Model,
     tgt_dedge: IntArray,
     tgt_x: FloatArray,
     space_edges: _SpaceEdges | None,
 ) -> list[pd.DataFrame]:
-    """The worst-case approach of every target by each vehicle class of ``fleet``."""
-    method = model.method()
+    """The worst-case approach of every target by each vehicle class, under the nominal
+    set (speed, path) and the low and high sets (speeds only)."""
+    fleet = sets["nominal"]
+    method = model.method(fleet)
     frames = []
     for code, row in fleet.iterrows():
-        klass = _vehicle_on(graph, row, friction=model.friction, gravity=model.gravity)
-        speed_e, start_e, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
-        speed = np.sqrt(speed_e) * _KMH
-        frames.append(
-            _rows(
-                targets,
-                str(code),
-                row,
-                speed,
-                np.sqrt(start_e) * _KMH,
-                run_up,
-                lines,
-                fleet,
-                safety_factor=model.safety_factor,
-                method=method,
-            )
+        klass = _vehicle_on(graph, row, gravity=model.gravity)
+        speed_q, start_q, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
+        speed = klass.curve.speed(speed_q) * _KMH
+        varied = {}
+        for name in ("low", "high"):
+            other = _vehicle_on(graph, sets[name].loc[code], gravity=model.gravity)
+            q, *_ = _solve(graph, other, tgt_dedge, tgt_x, space_edges, draw=False)
+            varied[name] = other.curve.speed(q) * _KMH
+        frame = _rows(targets, str(code), row, speed, fleet, safety_factor=model.safety_factor)
+        frame["speed_low_kmh"] = np.minimum(varied["low"], speed)
+        frame["speed_high_kmh"] = high = np.maximum(varied["high"], speed)
+        frame["start_speed_kmh"] = klass.curve.speed(start_q) * _KMH
+        frame["run_up_m"] = run_up
+        frame["test_speed_kmh"] = required_test_speed(high, safety_factor=model.safety_factor)
+        frame["required_rating"] = required_rating(
+            high, str(code), vehicles=fleet, safety_factor=model.safety_factor
         )
+        frame["method"] = method
+        frame["_line"] = lines
+        frames.append(frame)
     return frames
 
 
@@ -361,32 +382,19 @@ def _rows(
     code: str,
     row: pd.Series,
     speed_kmh: FloatArray,
-    start_kmh: FloatArray,
-    run_up: FloatArray,
-    lines: npt.NDArray[np.object_],
     fleet: pd.DataFrame,
     *,
     safety_factor: float,
-    method: str,
 ) -> pd.DataFrame:
     entry = targets.index.astype(str).to_numpy()
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "entry_uid": entry,
             "space_uid": targets["space_uid"].to_numpy(dtype=object),
             "vehicle": code,
             "speed_kmh": speed_kmh,
-            "start_speed_kmh": start_kmh,
-            "run_up_m": run_up,
             "impact_angle_deg": targets["impact_angle_deg"].to_numpy(dtype=float, na_value=np.nan),
             "energy_kj": kinetic_energy_kj(float(row["test_mass_kg"]), speed_kmh),
-            "test_speed_kmh": required_test_speed(speed_kmh, safety_factor=safety_factor),
-            "required_rating": required_rating(
-                speed_kmh, code, vehicles=fleet, safety_factor=safety_factor
-            ),
-            "method": method,
-            "_line": lines,
         },
         index=pd.Index([f"{e}|{code}" for e in entry], name="uid"),
     )
-    return frame

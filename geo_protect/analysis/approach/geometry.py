@@ -7,7 +7,8 @@ Everything the search needs from the street geometry, independent of the vehicle
   and at the targets' outlines, :mod:`.pieces`), with edge geometry simplified to
   within ``w/2`` (Douglas-Peucker), the bends (interior vertices of the simplified
   edges) and the turns between directed pieces at each node, U-turns included, each
-  with its turn radius;
+  with its deflection, width and straight leg (the radius depends on the vehicle's
+  width: :func:`radius_for`);
 * ``_space_edges``: which vehicle pieces lie inside which public space;
 * ``_Paths`` and ``_draw``: traced approaches as pieces of directed edges, trimmed to
   their run-up and drawn as one LineString per target.
@@ -39,7 +40,7 @@ from geo_protect.analysis.approach.pieces import (
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.errors import AnalysisError
 
-__all__ = ["BoolArray", "FloatArray", "IntArray", "turn_radius"]
+__all__ = ["BoolArray", "FloatArray", "IntArray", "radius_for", "turn_radius"]
 
 
 _KMH = 3.6  # m/s -> km/h (unit conversion)
@@ -55,8 +56,9 @@ def turn_radius(
 
     * ``w / (1 − cos(Δ/2))`` is the racing line: an arc from the outside of the street
       before the bend, touching the inside of the corner, to the outside after it, using
-      the whole width ``w`` (kerbs are mounted by an attacker, so the carriageway width
-      stands for the lateral room of the vehicle's centre).
+      the whole width ``w``. ``w`` is the lateral room of the vehicle's *centre*: the
+      carriageway width less the vehicle's width (:func:`radius_for`; kerbs are
+      mounted by an attacker, so the kerb-to-kerb width counts).
     * ``leg / tan(Δ/2)`` limits that arc to the straight length available on each side
       (half of the shorter adjacent segment, as the next vertex may be a bend too); on a
       circle digitised with chords it gives back the circle's radius.
@@ -114,15 +116,21 @@ class _Graph:
     geoms: npt.NDArray[np.object_]  # original LineString of edge i, drawn u→v
     edge_length: FloatArray  # per undirected edge i
     length: FloatArray  # per directed piece
-    start_e: FloatArray  # per directed piece: v² of a flying start (through-road), before caps
+    road_v: FloatArray  # per directed piece: road speed (m/s) of a through-road, else 0
     through_m: FloatArray  # per directed piece: length of its connected through-road pieces
+    width: FloatArray  # per directed piece: the street width (mapped or default), m
+    width_mapped: BoolArray  # per directed piece: its width is mapped (width=*), not a default
     bend_dedge: IntArray  # per bend (sorted by directed piece)
     bend_pos: FloatArray  # distance of the bend from the directed piece's tail
-    bend_radius: FloatArray
+    bend_delta: FloatArray  # deflection (rad), street width and straight leg of each bend
+    bend_width: FloatArray
+    bend_leg: FloatArray
     bend_start: IntArray  # CSR offsets of the bends of each directed piece (len 2p + 1)
     turn_pred: IntArray  # per turn (sorted by pred)
     turn_succ: IntArray
-    turn_radius: FloatArray
+    turn_delta: FloatArray  # deflection (rad; 0 straight on at an outline cut), width, leg
+    turn_width: FloatArray
+    turn_leg: FloatArray
     turn_start: IntArray  # CSR offsets of the turns out of each directed piece (len 2p + 1)
     xy: FloatArray  # vertices of the original geometries, edge after edge
     xy_start: IntArray  # CSR offsets of the vertices of each undirected edge (len n + 1)
@@ -142,7 +150,6 @@ class _Simple:
 def _prepare(
     network: StreetNetwork,
     *,
-    road_speed_factor: float,
     default_width_m: float,
     outlines: npt.NDArray[np.object_] | None = None,
 ) -> _Graph:
@@ -158,6 +165,8 @@ def _prepare(
     geoms = ve.geometry.to_numpy()
     width = ve["width_m"].to_numpy(dtype=float, na_value=np.nan)
     width = np.where(np.isfinite(width) & (width > 0), width, default_width_m)
+    source = ve["width_source"] if "width_source" in ve.columns else pd.Series("", index=ve.index)
+    mapped = (source.astype("string") == "width").to_numpy(dtype=bool, na_value=False)
     length = shapely.length(geoms)
     closures = network.barriers
     b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
@@ -181,7 +190,7 @@ def _prepare(
     gat = run - run[np.searchsorted(gown, np.arange(n))][gown]
     through = ve["through_road"].to_numpy(dtype=bool, na_value=False)
     road = ve["speed_kmh"].to_numpy(dtype=float, na_value=0.0)[pieces.edge]
-    start_v = np.where(through[pieces.edge], road * road_speed_factor / _KMH, 0.0)
+    road_v = np.where(through[pieces.edge], road / _KMH, 0.0)
     n_pieces = len(pieces.edge)
     return _Graph(
         edge_index=pd.Index(ve.index),
@@ -190,15 +199,21 @@ def _prepare(
         geoms=geoms,
         edge_length=length,
         length=np.repeat(pieces.hi - pieces.lo, 2),
-        start_e=np.repeat(start_v**2, 2),
+        road_v=np.repeat(road_v, 2),
         through_m=np.repeat(_through_length(pieces, through), 2),
+        width=np.repeat(width[pieces.edge], 2),
+        width_mapped=np.repeat(mapped[pieces.edge], 2),
         bend_dedge=bend[0],
         bend_pos=bend[1],
-        bend_radius=bend[2],
+        bend_delta=bend[2],
+        bend_width=bend[3],
+        bend_leg=bend[4],
         bend_start=np.searchsorted(bend[0], np.arange(2 * n_pieces + 1)).astype(np.int64),
         turn_pred=turn[0],
         turn_succ=turn[1],
-        turn_radius=turn[2],
+        turn_delta=turn[2],
+        turn_width=turn[3],
+        turn_leg=turn[4],
         turn_start=np.searchsorted(turn[0], np.arange(2 * n_pieces + 1)).astype(np.int64),
         xy=gxy,
         xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
@@ -228,11 +243,13 @@ def _bends(
     width: FloatArray,
     length: FloatArray,
     pieces: _Pieces,
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Bends (interior vertices of the simplified edges) on the directed pieces.
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Bends (interior vertices of the simplified edges) on the directed pieces:
+    directed piece, position, deflection, street width and straight leg.
 
     A bend at a cut belongs to the piece that ends there in the direction of travel:
-    it caps the speed driving on, not at a target at the cut.
+    it caps the speed driving on, not at a target at the cut. The radius depends on the
+    vehicle (the width it has left, :func:`radius_for`), so the geometry is kept.
     """
     sxy = simple.xy
     interior = np.ones(len(sxy), dtype=bool)
@@ -243,23 +260,25 @@ def _bends(
     vin = sxy[k] - sxy[k - 1]
     vout = sxy[k + 1] - sxy[k]
     lin, lout = np.hypot(*vin.T), np.hypot(*vout.T)
-    bend_r = turn_radius(_angle(vin, vout), width[owner], np.minimum(lin, lout) / 2)
+    delta = _angle(vin, vout)
+    leg = np.minimum(lin, lout) / 2
     pos = shapely.line_locate_point(geoms[owner], shapely.points(sxy[k]))
-    keep = np.isfinite(bend_r)
-    owner, pos, bend_r = owner[keep], pos[keep], bend_r[keep]
+    keep = delta > 0
+    owner, pos, delta, leg = owner[keep], pos[keep], delta[keep], leg[keep]
     fwd, x_fwd = _locate(pieces, owner, np.ones(len(owner), dtype=bool), pos)
     rev, x_rev = _locate(pieces, owner, np.zeros(len(owner), dtype=bool), pos)
     b_dedge = np.r_[fwd, rev]
     b_pos = np.r_[x_fwd, x_rev]
-    b_r = np.r_[bend_r, bend_r]
-    order = np.argsort(b_dedge, kind="stable")
-    return b_dedge[order], b_pos[order], b_r[order]
+    b_delta, b_width, b_leg = np.tile(delta, 2), np.tile(width[owner], 2), np.tile(leg, 2)
+    o = np.argsort(b_dedge, kind="stable")
+    return b_dedge[o], b_pos[o], b_delta[o], b_width[o], b_leg[o]
 
 
 def _turns(
     simple: _Simple, width: FloatArray, pieces: _Pieces
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Turns between directed pieces at each node, sorted by predecessor.
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+    """Turns between directed pieces at each node, sorted by predecessor: predecessor,
+    successor, deflection, mean width of both streets and straight leg.
 
     At a network node: every pair, U-turns included, with its turn radius. At an
     outline cut: straight on only (no bend there: the way runs on). At a barrier: the
@@ -293,14 +312,20 @@ def _turns(
     pred, succ, uturn, at_outline = pred[keep], succ[keep], uturn[keep], at_outline[keep]
     delta = _angle(h_in[pred], h_out[succ])
     delta[uturn] = np.pi
-    t_r = turn_radius(
-        delta,
-        (width[pieces.edge[pred // 2]] + width[pieces.edge[succ // 2]]) / 2,
-        np.minimum(seg_in[pred], seg_out[succ]) / 2,
-    )
-    t_r[at_outline] = np.inf
-    order = np.lexsort((succ, pred))
-    return pred[order], succ[order], t_r[order]
+    delta[at_outline] = 0.0  # straight on through the cut
+    t_width = (width[pieces.edge[pred // 2]] + width[pieces.edge[succ // 2]]) / 2
+    t_leg = np.minimum(seg_in[pred], seg_out[succ]) / 2
+    o = np.lexsort((succ, pred))
+    return pred[o], succ[o], delta[o], t_width[o], t_leg[o]
+
+
+def radius_for(
+    deflection_rad: FloatArray, width_m: FloatArray, leg_m: FloatArray, vehicle_width_m: float
+) -> FloatArray:
+    """Radius of the fastest arc of a vehicle's centre: :func:`turn_radius` with the
+    street width less the vehicle's width (the room its centre has to cut the corner)."""
+    room = np.maximum(np.asarray(width_m, dtype=float) - vehicle_width_m, 0.0)
+    return turn_radius(deflection_rad, room, leg_m)
 
 
 def _ranges(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
@@ -369,8 +394,8 @@ def _space_edges(
 class _Paths:
     """Traced approaches of a batch of targets; pieces are parts of directed edges."""
 
-    speed_e: FloatArray
-    start_e: FloatArray
+    speed_q: FloatArray  # run-up from rest (m) of the speed at the target
+    start_q: FloatArray  # run-up from rest (m) of the start speed
     run_up: FloatArray
     target: IntArray  # per piece: the target (position in the batch)
     step: IntArray  # 0 = the piece that ends at the entry, 1 = the one before...
@@ -381,8 +406,8 @@ class _Paths:
 
 def _select(paths: _Paths, keep: BoolArray) -> _Paths:
     return _Paths(
-        paths.speed_e,
-        paths.start_e,
+        paths.speed_q,
+        paths.start_q,
         paths.run_up,
         paths.target[keep],
         paths.step[keep],
@@ -394,8 +419,8 @@ def _select(paths: _Paths, keep: BoolArray) -> _Paths:
 
 def _concat(parts: list[_Paths]) -> _Paths:
     return _Paths(
-        parts[0].speed_e,
-        parts[0].start_e,
+        parts[0].speed_q,
+        parts[0].start_q,
         parts[0].run_up,
         np.concatenate([p.target for p in parts]),
         np.concatenate([p.step for p in parts]),

@@ -13,7 +13,6 @@ import pandas as pd
 
 from geo_protect.analysis.approach.geometry import (
     _EPS_M,
-    _KMH,
     BoolArray,
     FloatArray,
     IntArray,
@@ -24,79 +23,95 @@ from geo_protect.analysis.approach.geometry import (
     _ranges,
     _select,
     _SpaceEdges,
+    radius_for,
 )
+from geo_protect.analysis.vehicles import SpeedCurve
 from geo_protect.errors import AnalysisError
 
-_EPS_E = 1e-9  # numerical tolerance on v² (m²/s²): smaller changes are not improvements
+_EPS_E = 1e-9  # numerical tolerance on run-ups (m): smaller changes are not improvements
 
 
 @dataclass(frozen=True)
 class _Class:
-    """A vehicle class on a graph: its caps in v² units."""
+    """A vehicle class on a graph, every speed written as its run-up from rest ``q``.
 
-    accel: float
-    top_e: float
-    start_e: FloatArray  # per directed edge, capped at top_e
-    k: FloatArray  # per directed edge: E_out = min(k, E_in + 2·a·L)
+    ``q = curve.run_up(v)`` (m) is strictly increasing in ``v``, so a cap on ``v`` is a
+    cap on ``q``, and driving ``L`` metres maps ``q ↦ q + L`` (see the package
+    docstring).
+    """
+
+    curve: SpeedCurve
+    top_q: float
+    start_q: FloatArray  # per directed piece: run-up of its flying start (0: at rest)
+    k: FloatArray  # per directed piece: q_out = min(k, q_in + L)
     bend_cap: FloatArray
     turn_cap: FloatArray
+    transit: BoolArray  # per directed piece: may be driven through by this class
+    fits: BoolArray  # per directed piece: not mapped narrower than the vehicle
 
 
-def _vehicle_on(graph: _Graph, row: pd.Series, *, friction: float, gravity: float) -> _Class:
-    accel = float(row["acceleration_ms2"])
-    top_e = (float(row["top_speed_kmh"]) / _KMH) ** 2
+def _vehicle_on(graph: _Graph, row: pd.Series, *, gravity: float) -> _Class:
+    """The caps of one class (a row of :func:`~geo_protect.analysis.vehicles.parameter_sets`)."""
+    curve = SpeedCurve.of(row)
+    top_q = float(curve.run_up(curve.top_speed))
+    # a street mapped narrower than the vehicle stops it; a default width does not (an
+    # unknown width is not evidence that the vehicle cannot pass)
+    fits = (graph.width >= float(row["width_m"]) - _EPS_M) | ~graph.width_mapped
     # a flying start only where this vehicle could have reached that speed from rest on
-    # the connected through-roads it is on: their length covers the run-up v0²/(2a)
-    start_e = np.minimum(graph.start_e, top_e)
-    start_e = np.where(graph.through_m >= start_e / (2 * accel) - _EPS_M, start_e, 0.0)
-    r_min = float(row["turning_radius_m"])
-    skid = friction * gravity
-    bend_cap = np.where(graph.bend_radius >= r_min, skid * graph.bend_radius, 0.0)
-    k = np.full(len(graph.length), top_e)
-    relaxed = bend_cap + 2 * accel * (graph.length[graph.bend_dedge] - graph.bend_pos)
+    # the connected through-roads it is on: their length covers the run-up q(v0)
+    start_q = curve.run_up(graph.road_v * float(row["road_speed_factor"]))
+    start_q = np.where((graph.through_m >= start_q - _EPS_M) & fits, start_q, 0.0)
+    lateral = min(float(row["friction"]), float(row["rollover_g"])) * gravity
+    width, r_min = float(row["width_m"]), float(row["turning_radius_m"])
+
+    def cap(delta: FloatArray, w: FloatArray, leg: FloatArray) -> FloatArray:
+        r = radius_for(delta, w, leg, width)
+        return np.where(r >= r_min, curve.run_up(np.sqrt(lateral * r)), 0.0)
+
+    bend_cap = cap(graph.bend_delta, graph.bend_width, graph.bend_leg)
+    k = np.where(fits, top_q, 0.0)
+    relaxed = bend_cap + (graph.length[graph.bend_dedge] - graph.bend_pos)
     np.minimum.at(k, graph.bend_dedge, relaxed)
-    return _Class(
-        accel=accel,
-        top_e=top_e,
-        start_e=start_e,
-        k=k,
-        bend_cap=bend_cap,
-        turn_cap=np.where(graph.turn_radius >= r_min, skid * graph.turn_radius, 0.0),
-    )
+    turn_cap = cap(graph.turn_delta, graph.turn_width, graph.turn_leg)
+    turn_cap = np.where(fits[graph.turn_succ], turn_cap, 0.0)
+    return _Class(curve, top_q, start_q, k, bend_cap, turn_cap, graph.transit & fits, fits)
 
 
 def _search(
     graph: _Graph,
     klass: _Class,
     *,
-    e_in: FloatArray | None = None,
+    q_in: FloatArray | None = None,
     ptr: IntArray | None = None,
     frontier: IntArray | None = None,
     transit: BoolArray | None = None,
 ) -> tuple[FloatArray, IntArray]:
-    """Label-correcting value iteration over directed edges; returns (E_in, predecessor)."""
+    """Label-correcting value iteration over directed edges; returns (q_in, predecessor).
+
+    Labels are run-ups from rest (m), ``q_in`` of each directed piece.
+    """
     n = len(graph.length)
-    e_in = klass.start_e.copy() if e_in is None else e_in
+    q_in = klass.start_q.copy() if q_in is None else q_in
     ptr = np.full(n, -1, dtype=np.int64) if ptr is None else ptr
     front = np.arange(n) if frontier is None else frontier
     if transit is not None:
         front = front[transit[front]]
-    gain = 2 * klass.accel * graph.length
+    gain = graph.length
     best = np.full(n, -np.inf)
     for _ in range(4 * n + 10):  # far above any real number of rounds
         if len(front) == 0:
-            return e_in, ptr
+            return q_in, ptr
         idx, _owner = _ranges(graph.turn_start[front], np.diff(graph.turn_start)[front])
         pred = graph.turn_pred[idx]
         succ = graph.turn_succ[idx]
-        cand = np.minimum(klass.turn_cap[idx], np.minimum(klass.k[pred], e_in[pred] + gain[pred]))
+        cand = np.minimum(klass.turn_cap[idx], np.minimum(klass.k[pred], q_in[pred] + gain[pred]))
         np.maximum.at(best, succ, cand)
         won = cand >= best[succ]
-        improved = best > e_in + _EPS_E
+        improved = best > q_in + _EPS_E
         sel = won & improved[succ]
         ptr[succ[sel]] = pred[sel]
         changed = np.flatnonzero(improved)
-        e_in[changed] = best[changed]
+        q_in[changed] = best[changed]
         best[succ] = -np.inf
         front = changed if transit is None else changed[transit[changed]]
     raise AnalysisError("approach_speeds: the speed search did not converge")  # pragma: no cover
@@ -108,19 +123,24 @@ def _solve(
     tgt_dedge: IntArray,
     tgt_x: FloatArray,
     spaces: _SpaceEdges | None,
+    *,
+    draw: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.object_]]:
     """Search once, evaluate every target, redo those whose path crosses their own space.
 
     ``tgt_dedge`` / ``tgt_x``: each target's directed piece (-1 off the vehicle network)
-    and its distance from that piece's tail.
+    and its distance from that piece's tail. Returns run-ups from rest (m) of the impact
+    speed and of the start speed, the run-up length driven and the drawn paths.
     """
     m = len(tgt_dedge)
+    # a target on a street narrower than the vehicle is not reached by it (speed 0)
     ok = np.flatnonzero(tgt_dedge >= 0)
-    e_in, ptr = _search(graph, klass, transit=graph.transit)
-    paths = _trace(graph, klass, e_in, ptr, tgt_dedge[ok], tgt_x[ok])
+    ok = ok[klass.fits[tgt_dedge[ok]]]
+    q_in, ptr = _search(graph, klass, transit=klass.transit)
+    paths = _trace(graph, klass, q_in, ptr, tgt_dedge[ok], tgt_x[ok])
     paths.target = ok[paths.target]
-    speed_e, start_e, run_up = np.zeros(m), np.zeros(m), np.zeros(m)
-    speed_e[ok], start_e[ok], run_up[ok] = paths.speed_e, paths.start_e, paths.run_up
+    speed_q, start_q, run_up = np.zeros(m), np.zeros(m), np.zeros(m)
+    speed_q[ok], start_q[ok], run_up[ok] = paths.speed_q, paths.start_q, paths.run_up
 
     if spaces is not None:
         n_edges = len(graph.pieces.edge)
@@ -135,24 +155,24 @@ def _solve(
         for space in np.unique(spaces.target_space[redo]):
             sub = redo[spaces.target_space[redo] == space]
             removed = spaces.keys[spaces.keys // n_edges == space] % n_edges
-            e_r, p_r = _restricted(graph, klass, e_in, ptr, removed, children)
-            again = _trace(graph, klass, e_r, p_r, tgt_dedge[sub], tgt_x[sub])
+            q_r, p_r = _restricted(graph, klass, q_in, ptr, removed, children)
+            again = _trace(graph, klass, q_r, p_r, tgt_dedge[sub], tgt_x[sub])
             again.target = sub[again.target]
-            speed_e[sub], start_e[sub], run_up[sub] = again.speed_e, again.start_e, again.run_up
+            speed_q[sub], start_q[sub], run_up[sub] = again.speed_q, again.start_q, again.run_up
             parts.append(again)
         paths = _concat(parts)
 
     lines = np.full(m, None, dtype=object)
-    if len(paths.target):
+    if draw and len(paths.target):
         drawn, geoms = _draw(graph, paths)
         lines[drawn] = geoms
-    return speed_e, start_e, run_up, lines
+    return speed_q, start_q, run_up, lines
 
 
 def _restricted(
     graph: _Graph,
     klass: _Class,
-    e_in: FloatArray,
+    q_in: FloatArray,
     ptr: IntArray,
     removed: IntArray,
     children: tuple[IntArray, IntArray] | None = None,
@@ -164,16 +184,16 @@ def _restricted(
     others — the subtrees of the predecessor forest below the removed pieces
     (:func:`_descendants`), and closed pieces — restart from their start values.
     """
-    transit = graph.transit.copy()
+    transit = klass.transit.copy()
     transit[2 * removed] = False
     transit[2 * removed + 1] = False
     bad = ~transit
     below = _descendants(children or _children(ptr), np.r_[2 * removed, 2 * removed + 1])
     bad[below] = True
-    e0 = np.where(bad, klass.start_e, e_in)
+    e0 = np.where(bad, klass.start_q, q_in)
     p0 = np.where(bad, -1, ptr)
     frontier = np.unique(graph.turn_pred[bad[graph.turn_succ]])
-    return _search(graph, klass, e_in=e0, ptr=p0, frontier=frontier, transit=transit)
+    return _search(graph, klass, q_in=e0, ptr=p0, frontier=frontier, transit=transit)
 
 
 def _children(ptr: IntArray) -> tuple[IntArray, IntArray]:
@@ -204,59 +224,56 @@ def _descendants(children: tuple[IntArray, IntArray], roots: IntArray) -> IntArr
 
 
 def _speed_at(
-    graph: _Graph, klass: _Class, e_in: FloatArray, dedge: IntArray, x: FloatArray
+    graph: _Graph, klass: _Class, q_in: FloatArray, dedge: IntArray, x: FloatArray
 ) -> FloatArray:
-    """v² at distance ``x`` along directed edge ``dedge``, entering it with ``e_in``."""
-    out = np.minimum(e_in[dedge] + 2 * klass.accel * x, klass.top_e)
+    """Run-up ``q`` at distance ``x`` along directed edge ``dedge``, entering it with ``q_in``."""
+    out = np.minimum(q_in[dedge] + x, klass.top_q)
     idx, own = _ranges(graph.bend_start[dedge], np.diff(graph.bend_start)[dedge])
     # a bend at the entry itself does not slow the impact: the vehicle need not turn there
     before = graph.bend_pos[idx] < x[own] - _EPS_M
-    relaxed = np.where(
-        before, klass.bend_cap[idx] + 2 * klass.accel * (x[own] - graph.bend_pos[idx]), np.inf
-    )
+    relaxed = np.where(before, klass.bend_cap[idx] + (x[own] - graph.bend_pos[idx]), np.inf)
     np.minimum.at(out, own, relaxed)
     return out
 
 
 def _trace(
-    graph: _Graph, klass: _Class, e_in: FloatArray, ptr: IntArray, dedge0: IntArray, x0: FloatArray
+    graph: _Graph, klass: _Class, q_in: FloatArray, ptr: IntArray, dedge0: IntArray, x0: FloatArray
 ) -> _Paths:
     """Speed at each target and its worst-case path, traced back to the run-up start.
 
-    The speed ``v`` reached at the target is also reached starting where the required
-    ``v²`` (``v_target² − 2·a·distance to go``) falls to the start value: 0 anywhere (at
-    rest) or the road-speed start on a through-road.
+    The speed reached at the target is also reached starting where the required run-up
+    (``q_target − distance to go``) falls to the start value: 0 anywhere (at rest) or
+    the road-speed start on a through-road. Returned values are run-ups ``q``.
     """
     m = len(dedge0)
-    speed_e = _speed_at(graph, klass, e_in, dedge0, x0)
-    two_a = 2 * klass.accel
-    cur, end, req = dedge0.copy(), x0.copy(), speed_e.copy()
-    run_up, start_e = np.zeros(m), np.zeros(m)
+    speed_q = _speed_at(graph, klass, q_in, dedge0, x0)
+    cur, end, req = dedge0.copy(), x0.copy(), speed_q.copy()
+    run_up, start_q = np.zeros(m), np.zeros(m)
     active = np.arange(m)
     pieces: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray]] = []
     step = 0
     pieces.append((active[:0], 0, cur[:0], x0[:0], x0[:0]))  # no target: empty arrays
     while len(active):
-        if step > len(graph.length) + 1:  # pragma: no cover - every walk ends within v²/(2a) m
+        if step > len(graph.length) + 1:  # pragma: no cover - every walk ends within q m
             raise AnalysisError("approach_speeds: could not trace an approach path back")
         d, e, r = cur[active], end[active], req[active]
-        s0 = klass.start_e[d]
-        p = e - (r - s0) / two_a
+        s0 = klass.start_q[d]
+        p = e - (r - s0)
         done = (p >= -_EPS_M) | (ptr[d] < 0)
         lo = np.where(done, np.clip(p, 0.0, e), 0.0)
         pieces.append((active, step, d, lo, e))
         run_up[active] += e - lo
-        start_e[active[done]] = s0[done]
+        start_q[active[done]] = s0[done]
         go = ~done
         nxt = ptr[d[go]]
         active = active[go]
         cur[active] = nxt
         end[active] = graph.length[nxt]
-        req[active] = r[go] - two_a * e[go]
+        req[active] = r[go] - e[go]
         step += 1
     return _Paths(
-        speed_e=speed_e,
-        start_e=start_e,
+        speed_q=speed_q,
+        start_q=start_q,
         run_up=run_up,
         target=np.concatenate([t for t, *_ in pieces]).astype(np.int64),
         step=np.concatenate([np.full(len(t), s) for t, s, *_ in pieces]).astype(np.int64),
