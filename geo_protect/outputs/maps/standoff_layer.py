@@ -1,0 +1,113 @@
+"""VBIED stand-off rings on a risk map (off by default).
+
+Per space, the class that puts most people within its mandatory evacuation distance:
+the closest point it can reach and two rings around it, the mandatory (solid) and the
+preferred evacuation distance (dashed), from the ``standoff`` layer
+(:mod:`geo_protect.analysis.standoff`).
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect.outputs.maps.display import DisplayOptions, _display, _fmt, _geojson, _metric
+
+__all__ = ["standoff_layer"]
+
+#: Segments per quarter ring drawn (display only: 32 chords, within 0.5 % of the radius).
+_RING_QUAD_SEGS = 8
+_RING_COLOURS = {"mandatory": "#b2182b", "preferred": "#ef8a62"}
+_FIELDS = {
+    "space": "Space",
+    "vehicle": "Vehicle class",
+    "ring": "Distance",
+    "radius": "Radius",
+    "reach": "Closest reach",
+    "closest": "From the outline",
+    "persons": "People within",
+}
+
+
+def standoff_layer(
+    standoff: gpd.GeoDataFrame, opts: DisplayOptions, *, name: str = "VBIED stand-off rings"
+) -> folium.FeatureGroup | None:
+    """Stand-off rings of the worst class per space, as a hidden overlay.
+
+    Parameters
+    ----------
+    standoff : GeoDataFrame
+        The ``standoff`` layer (WGS84).
+    opts : DisplayOptions
+        The map's display options (metric CRS, tolerance, decimals).
+    name : str
+        The overlay's name in the layer control.
+
+    Returns
+    -------
+    folium.FeatureGroup or None
+        ``show=False``; None when the layer is empty.
+
+    Examples
+    --------
+    >>> from geo_protect.schema import empty_layer
+    >>> opts = DisplayOptions("EPSG:32635", 1.0, 2.0, 6, 5, 10.0, 20.0)
+    >>> standoff_layer(empty_layer("standoff"), opts) is None
+    True
+    """
+    if standoff.empty:
+        return None
+    worst = standoff.sort_values(
+        ["persons_mandatory", "mandatory_m"], ascending=False, kind="stable"
+    ).drop_duplicates("space_uid")
+    centres = _metric(worst, opts.crs)
+    parts = []
+    for ring in ("mandatory", "preferred"):
+        radius = worst[f"{ring}_m"].to_numpy(dtype=float)
+        idx = pd.Index(worst.index.astype(str) + "|" + ring)
+        rings = shapely.boundary(shapely.buffer(centres, radius, quad_segs=_RING_QUAD_SEGS))
+        props = pd.DataFrame(
+            {
+                "space": worst["space_uid"].astype(str).to_numpy(),
+                "vehicle": worst["vehicle"].astype(str).to_numpy(),
+                "ring": f"{ring} evacuation",
+                "radius": _fmt(radius, "{:,.0f} m", idx).to_numpy(),
+                "reach": worst["reach"].astype(str).to_numpy(),
+                "closest": _fmt(worst["closest_m"].to_numpy(), "{:,.0f} m", idx).to_numpy(),
+                "persons": _fmt(worst[f"persons_{ring}"].to_numpy(), "~{:,.0f}", idx).to_numpy(),
+                "_ring": ring,
+            },
+            index=idx,
+        )
+        parts.append((props, rings))
+    props = pd.concat([p for p, _ in parts])
+    geoms = np.concatenate([g for _, g in parts])
+    data = _geojson(props, _display(geoms, opts.crs, opts.tolerance_m, opts.decimals))
+    group = folium.FeatureGroup(name=name, show=False)
+    folium.GeoJson(
+        data,
+        style_function=lambda f: {
+            "color": _RING_COLOURS.get(f["properties"]["_ring"], "#b2182b"),
+            "weight": 1.6,
+            "dashArray": None if f["properties"]["_ring"] == "mandatory" else "6 4",
+            "opacity": 0.9,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=list(_FIELDS), aliases=list(_FIELDS.values())),
+    ).add_to(group)
+    points = _geojson(
+        pd.DataFrame(
+            {"space": worst["space_uid"].astype(str).to_numpy()}, index=worst.index.astype(str)
+        ),
+        _display(centres, opts.crs, 0.0, opts.decimals),
+    )
+    folium.GeoJson(
+        points,
+        marker=folium.CircleMarker(
+            radius=4, color="#0b0f14", weight=1, fill=True, fill_color="#b2182b", fill_opacity=1
+        ),
+        tooltip=folium.GeoJsonTooltip(fields=["space"], aliases=["Closest reach of"]),
+    ).add_to(group)
+    return group
