@@ -26,7 +26,9 @@ from geo_protect.store.geopackage import GeoPackageStore
 from tests import assessment_cases as cases
 
 
-def _city(city: str, metric: pd.DataFrame, dx: float) -> CityAssessment:
+def _city(
+    city: str, metric: pd.DataFrame, dx: float, standoff: pd.DataFrame | None = None
+) -> CityAssessment:
     return prefill(
         cases.spaces(dx),
         city=city,
@@ -34,6 +36,25 @@ def _city(city: str, metric: pd.DataFrame, dx: float) -> CityAssessment:
         space_metric=metric,
         pois=cases.pois(dx),
         reference_version="test",
+        standoff=standoff,
+    )
+
+
+def _brasov_standoff() -> pd.DataFrame:
+    """VBIED stand-off of Brașov's spaces (N3, mandatory evacuation 478.5 m): an N3 drives
+    into way/1 (ratio 0 → V 5; 16 000 people → C 5, as ramming); it stops 10 m from way/2,
+    which no vehicle enters (10 / 478.5 = 0.02 → V 4, where ramming gives 1; 300 people
+    → C 2): A 1, V 4 → L 3, C 2 → 100·(6 − 1)/24 = 20.8 (ramming: 4.2). way/3: no reach."""
+    return pd.DataFrame(
+        {
+            "space_uid": ["way/1", "way/2"],
+            "vehicle": ["N3", "N3"],
+            "reach": ["inside", "street"],
+            "closest_m": [0.0, 10.0],
+            "mandatory_m": [478.5, 478.5],
+            "persons_mandatory": [16000.0, 300.0],
+            "persons_preferred": [20000.0, 20000.0],
+        }
     )
 
 
@@ -50,7 +71,7 @@ def _vilnius_metric() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def assessments() -> dict[str, CityAssessment]:
     return {
-        "brasov": _city("brasov", cases.space_metric(), 0.0),
+        "brasov": _city("brasov", cases.space_metric(), 0.0, _brasov_standoff()),
         "vilnius": _city("vilnius", _vilnius_metric(), 5000.0),
     }
 
@@ -99,6 +120,12 @@ def test_per_threat_ranks_and_percentiles(comparison: Comparison) -> None:
     lc = [(4, 5), (3, 4), (3, 3), (1, 2), (1, 1)]
     assert vr["risk_100"].tolist() == pytest.approx([100 * (L * C - 1) / 24 for L, C in lc])
     assert set(h["scope"]) == {"OVERALL", "VEHICLE_RAMMING", "VBIED", "ALL"}
+    # VBIED is scored from the stand-off, not the approach speed (see _brasov_standoff)
+    vb = h[h["scope"] == "VBIED"].set_index("space_uid")["risk_100"]
+    assert vb.to_dict() == pytest.approx({"way/1": 100 * 19 / 24, "way/2": 100 * 5 / 24})
+    assert vr.set_index(["city", "space_uid"]).loc[("brasov", "way/2"), "risk_100"] == (
+        pytest.approx(100 * 1 / 24)
+    )
 
 
 def test_overall_ranking_and_no_data(comparison: Comparison) -> None:

@@ -9,6 +9,15 @@ Static capacity follows the UK rule (brief §3.3)::
 
 Every density, flow rate, time and band comes from ``data/reference`` (``design_density``,
 ``egress_flow``, ``los_walkway``, ``los_queue``, ``crowd_alert_bands``, ``parameters``).
+
+The *expected* peak occupancy (the people a consequence should count, not the safe
+maximum) depends on the space's use (``occupancy_by_use``: a density over a core area and
+another over the rest, so a large park is not filled to design density) and on its
+attractiveness (``occupancy_attractiveness``: a factor by the score of crowded-place POIs
+nearby, weighted as in ``poi_weights``)::
+
+    expected_peak = min(capacity, (min(A, core)·d_core + max(A − core, 0)·d_rest) × f_POI)
+
 The live counterparts (densities from sensor counts, alert bands) are in
 :mod:`geo_protect.live.density`.
 """
@@ -27,7 +36,9 @@ __all__ = [
     "PROFILES",
     "capacity",
     "design_density",
+    "expected_occupancy",
     "level_of_service",
+    "nearby_poi_score",
     "usable_area",
 ]
 
@@ -304,3 +315,156 @@ def _capacity_frame(
         },
         index=area.index,
     )
+
+
+def nearby_poi_score(
+    spaces: gpd.GeoDataFrame,
+    pois: gpd.GeoDataFrame | None,
+    *,
+    radius_m: float,
+    weights: pd.DataFrame | None = None,
+    crs: str | None = None,
+) -> pd.Series:
+    """Sum of the ``poi_weights`` of the POIs within ``radius_m`` of each space's outline.
+
+    Parameters
+    ----------
+    spaces : GeoDataFrame
+        The ``public_space`` layer.
+    pois : GeoDataFrame or None
+        The ``poi`` layer (``kind`` column); None or empty gives 0 everywhere.
+    radius_m : float
+        Search distance from the outline (m).
+    weights : DataFrame, optional
+        ``kind, weight``; the ``poi_weights`` table by default.
+    crs : str, optional
+        Metric CRS; ``spaces.crs`` when it is already metric.
+
+    Returns
+    -------
+    Series
+        ``poi_score`` indexed like ``spaces``.
+
+    Examples
+    --------
+    >>> sq = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs="EPSG:32635")
+    >>> p = gpd.GeoDataFrame({"kind": ["worship", "retail"]},
+    ...     geometry=[shapely.Point(15, 5), shapely.Point(500, 5)], crs="EPSG:32635")
+    >>> nearby_poi_score(sq, p, radius_m=75).tolist()  # worship weighs 3; retail is too far
+    [3.0]
+    """
+    polys = _metric(spaces, crs, "POI score")
+    score = np.zeros(len(polys))
+    if pois is not None and not pois.empty:
+        w = table("poi_weights") if weights is None else weights
+        weight_of = dict(zip(w["kind"], w["weight"].astype(float), strict=True))
+        p = pois.to_crs(polys.crs)
+        pw = p["kind"].astype("string").map(weight_of).astype(float).fillna(0.0).to_numpy()
+        si, pi = shapely.STRtree(p.geometry.values).query(
+            polys.geometry.values, predicate="dwithin", distance=radius_m
+        )
+        score = np.bincount(si, weights=pw[pi], minlength=len(polys)).astype(float)
+    return pd.Series(score, index=spaces.index, name="poi_score")
+
+
+def expected_occupancy(
+    kinds: pd.Series,
+    usable_area_m2: pd.Series,
+    poi_score: pd.Series,
+    capacity_persons: pd.Series,
+    *,
+    uses: pd.DataFrame | None = None,
+    factors: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Expected peak number of people in each space, by its use (see the module docstring).
+
+    ``min(capacity, (min(A, core)·d_core + max(A − core, 0)·d_rest) × f_POI)``: the use
+    densities per kind from ``occupancy_by_use`` (a kind without a row takes ``*``), the
+    factor by POI score from ``occupancy_attractiveness``, never above the safe capacity.
+
+    Parameters
+    ----------
+    kinds : Series
+        Space kinds.
+    usable_area_m2 : Series
+        Usable areas (m²), aligned with ``kinds``.
+    poi_score : Series
+        POI scores (:func:`nearby_poi_score`), aligned.
+    capacity_persons : Series
+        Safe capacities (NaN: no cap), aligned.
+    uses, factors : DataFrame, optional
+        The ``occupancy_by_use`` and ``occupancy_attractiveness`` tables by default.
+
+    Returns
+    -------
+    DataFrame
+        ``expected_peak_persons`` and ``occupancy_rule`` (the sum written out), indexed
+        like ``kinds``.
+
+    Examples
+    --------
+    A 20,000 m² park with a POI score of 6 (factor 1): 5,000 m² × 0.45 + 15,000 m² × 0.03
+    = 2,250 + 450 = 2,700 people:
+
+    >>> k = pd.Series(["park"])
+    >>> out = expected_occupancy(k, pd.Series([20000.0]), pd.Series([6.0]), pd.Series([4e4]))
+    >>> float(out["expected_peak_persons"].iloc[0])
+    2700.0
+    """
+    ref = (table("occupancy_by_use") if uses is None else uses).set_index("kind")
+    k = kinds.astype("string").fillna("*")
+    row = k.where(k.isin(ref.index), "*").to_numpy(dtype=object)
+    core = ref["core_area_m2"].astype(float).reindex(row).to_numpy()
+    d_core = ref["core_density_p_m2"].astype(float).reindex(row).to_numpy()
+    d_rest = ref["rest_density_p_m2"].astype(float).reindex(row).to_numpy()
+    area = usable_area_m2.to_numpy(dtype=float)
+    a_core = np.minimum(area, core)
+    a_rest = np.maximum(area - core, 0.0)
+    factor, label = _attractiveness_factor(poi_score.to_numpy(dtype=float), factors)
+    by_use = (a_core * d_core + a_rest * d_rest) * factor
+    cap = capacity_persons.to_numpy(dtype=float)
+    capped = ~np.isnan(cap) & (cap < by_use)
+    persons = np.where(capped, cap, by_use)
+    rule = [
+        _occupancy_text(kd, ac, dc, ar, dr, f, lb, ps, c if cp else None, p)
+        for kd, ac, dc, ar, dr, f, lb, ps, c, cp, p in zip(
+            row, a_core, d_core, a_rest, d_rest, factor, label, poi_score.to_numpy(dtype=float),
+            cap, capped, persons, strict=True,
+        )
+    ]  # fmt: skip
+    return pd.DataFrame(
+        {"expected_peak_persons": persons, "occupancy_rule": pd.array(rule, dtype="string")},
+        index=kinds.index,
+    )
+
+
+def _attractiveness_factor(
+    score: np.ndarray, factors: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``occupancy_attractiveness`` factor and band label of each POI score."""
+    bands = (table("occupancy_attractiveness") if factors is None else factors).sort_values("lower")
+    lower = bands["lower"].to_numpy(dtype=float)
+    idx = np.clip(np.searchsorted(lower, np.nan_to_num(score), side="right") - 1, 0, len(lower) - 1)
+    return bands["factor"].to_numpy(dtype=float)[idx], bands["label"].to_numpy(dtype=object)[idx]
+
+
+def _occupancy_text(
+    kind: str,
+    a_core: float,
+    d_core: float,
+    a_rest: float,
+    d_rest: float,
+    factor: float,
+    label: str,
+    poi_score: float,
+    cap: float | None,
+    persons: float,
+) -> str:
+    """E.g. ``occupancy_by_use/park: (5,000 m² × 0.45 + 15,000 m² × 0.03 p/m²) × 1 … = 2,700``."""
+    use = f"{a_core:,.0f} m² × {d_core:g}"
+    if a_rest > 0:
+        use += f" + {a_rest:,.0f} m² × {d_rest:g}"
+    text = f"occupancy_by_use/{kind}: ({use} p/m²) × {factor:g} (POI score {poi_score:g}: {label})"
+    if cap is not None:
+        return f"{text}, capped at the safe capacity {cap:,.0f} = {persons:,.0f}"
+    return f"{text} = {persons:,.0f}"

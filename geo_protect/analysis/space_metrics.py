@@ -1,4 +1,4 @@
-"""Per-space metrics: capacity, level of service, entries and vehicle exposure."""
+"""Per-space metrics: capacity, expected occupancy, entries, vehicle exposure and a label."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_protect.analysis.crowd import PROFILES, capacity, usable_area
+from geo_protect.analysis.crowd import (
+    PROFILES,
+    capacity,
+    expected_occupancy,
+    nearby_poi_score,
+    usable_area,
+)
+from geo_protect.analysis.labels import space_labels
 from geo_protect.reference import table, version
 from geo_protect.schema import WGS84, conform
 
@@ -47,6 +54,9 @@ def worst_per_entry(entries: gpd.GeoDataFrame, approach: pd.DataFrame) -> gpd.Ge
     worst = ordered.drop_duplicates("entry_uid").set_index("entry_uid")
     idx = out.index
     out["worst_speed_kmh"] = worst["speed_kmh"].reindex(idx).astype(float).to_numpy()
+    for col in ("speed_low_kmh", "speed_high_kmh"):  # the range of that same approach
+        if col in worst.columns:
+            out[f"worst_{col}"] = worst[col].reindex(idx).astype(float).to_numpy()
     out["worst_vehicle"] = worst["vehicle"].reindex(idx).astype("string").to_numpy()
     out["required_rating"] = worst["required_rating"].reindex(idx).astype("string").to_numpy()
     return conform("entry_point", out)
@@ -62,6 +72,9 @@ def space_metrics(
     has_streets: bool = True,
     exposure_thresholds_kmh: tuple[float, float] | None = None,
     extra_note: str = "",
+    approach: pd.DataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    streets: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``space_metric`` layer from spaces (metric CRS) and their entries.
 
@@ -81,6 +94,12 @@ def space_metrics(
         Medium and high exposure speeds; the ``risk_map`` reference table's by default.
     extra_note : str
         Appended to every space's ``note``.
+    approach : DataFrame, optional
+        Vehicle approaches: ``worst_energy_kj`` is each space's most energetic one.
+    pois, streets : GeoDataFrame, optional
+        POIs set the attractiveness factor of ``expected_peak_persons``
+        (:func:`~geo_protect.analysis.crowd.expected_occupancy`); named streets and POIs
+        label unnamed spaces (:func:`~geo_protect.analysis.labels.space_labels`).
 
     Returns
     -------
@@ -97,18 +116,23 @@ def space_metrics(
         else capacity(spaces, exits, profile=profile, usable_area_m2=usable)
     )
     idx = spaces.index.astype(str)
+    occupancy = _occupancy(spaces, usable, main["capacity_persons"], pois)
     counts = _entry_class_counts(entries, idx)
     n_entries = counts.sum(axis=1).to_numpy()
     out = pd.DataFrame(
         {
             "name": spaces["name"].to_numpy(),
+            "label": space_labels(spaces, streets, pois).to_numpy(),
             "kind": spaces["kind"].to_numpy(),
             **_capacity_columns(main, caps),
+            "expected_peak_persons": occupancy["expected_peak_persons"].to_numpy(),
+            "occupancy_rule": occupancy["occupancy_rule"].to_numpy(),
             "n_entries": n_entries,
             "n_pedestrian_only": counts["pedestrian_only"].to_numpy(),
             "n_vehicle_permeable": counts["vehicle_permeable"].to_numpy(),
             "n_blocked": counts["blocked"].to_numpy(),
             **_exposure_columns(entries, idx, low, high),
+            "worst_energy_kj": _worst_energy(approach, idx),
             "reference_version": version(),
             "note": pd.array(_notes(n_entries, has_streets, extra_note), dtype="string"),
         },
@@ -118,6 +142,15 @@ def space_metrics(
         spaces.geometry.representative_point().to_numpy(), crs=spaces.crs, index=out.index
     )
     return conform("space_metric", gpd.GeoDataFrame(out, geometry=points.to_crs(WGS84)))
+
+
+def _occupancy(
+    spaces: gpd.GeoDataFrame, usable: pd.Series, cap: pd.Series, pois: gpd.GeoDataFrame | None
+) -> pd.DataFrame:
+    """Expected peak occupancy by use, with the POI score within ``poi_radius_m``."""
+    radius = float(table("risk_parameters").set_index("name").at["poi_radius_m", "value"])
+    score = nearby_poi_score(spaces, pois, radius_m=radius)
+    return expected_occupancy(spaces["kind"], usable, score, cap)
 
 
 def _exposure_thresholds(thresholds_kmh: tuple[float, float] | None) -> tuple[float, float]:
@@ -171,12 +204,26 @@ def _exposure_columns(
     ranked = ranked[ranked["_s"].notna()].drop_duplicates("space_uid").set_index("space_uid")
     return {
         "worst_speed_kmh": ranked["_s"].reindex(idx).to_numpy(dtype=float),
+        **{
+            f"worst_{c}": ranked[f"worst_{c}"].reindex(idx).to_numpy(dtype=float)
+            for c in ("speed_low_kmh", "speed_high_kmh")
+            if f"worst_{c}" in ranked.columns
+        },
         "worst_vehicle": ranked["worst_vehicle"].reindex(idx).to_numpy(),
         "worst_entry_uid": _worst_uid(entries, speed, idx),
         "n_entries_over_30": over["low"].reindex(idx).fillna(0).astype(int).to_numpy(),
         "n_entries_over_48": over["high"].reindex(idx).fillna(0).astype(int).to_numpy(),
         "required_rating": ranked["required_rating"].reindex(idx).to_numpy(),
     }
+
+
+def _worst_energy(approach: pd.DataFrame | None, idx: pd.Index) -> np.ndarray:
+    """Per space: the kinetic energy (kJ) of its most energetic approach (NaN: none)."""
+    if approach is None or approach.empty:
+        return np.full(len(idx), np.nan)
+    energy = pd.Series(approach["energy_kj"].to_numpy(dtype=float))
+    by = energy.groupby(approach["space_uid"].astype(str).to_numpy()).max()
+    return np.asarray(by.reindex(idx).to_numpy(dtype=float), dtype=float)
 
 
 def _notes(n_entries: np.ndarray, has_streets: bool, extra_note: str) -> np.ndarray:

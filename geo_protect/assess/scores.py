@@ -7,7 +7,9 @@ Per (space, threat) with likelihood ``L`` and consequence ``C`` on the 1–5 sca
     R_100 = 100 × (L·C − min²) / (max² − min²)      (= 100 × (L·C − 1) / 24 for 1–5)
     band  = the risk_bands row whose [lower_lc, upper_lc] holds R_raw
 
-The band comes from the native matrix (bands are not linear in R_100). A scenario
+The band comes from the native matrix (bands are not linear in R_100). Within a band the
+continuous ``risk_index`` (people exposed × MJ of the most energetic approach,
+:func:`geo_protect.assess.consequence.scenario_risk_index`) orders the spaces. A scenario
 without ``L`` or ``C`` is *not assessed*: its score is NA, never 0. Per site the worst
 threat (max) and the mean over assessed threats are reported, never the sum.
 
@@ -29,6 +31,7 @@ import pydantic
 import shapely
 
 from geo_protect import reference
+from geo_protect.assess.consequence import scenario_risk_index
 from geo_protect.assess.files import ratings_frame
 from geo_protect.assess.questionnaire import (
     RATINGS,
@@ -118,7 +121,8 @@ def score(
         The city's assessments (pre-filled and/or filled by assessors).
     spaces
         A layer with the spaces' geometry (``public_space`` or ``space_metric``, WGS84);
-        by default each site's recorded ``location``.
+        by default each site's recorded ``location``. Its ``label`` column, when it has
+        one, labels the spaces (else their name, else their uid).
     bands, rating_min, rating_max
         Reference values (``risk_bands``, ``risk_parameters``) by default.
 
@@ -141,6 +145,8 @@ def score(
         frame["likelihood"], frame["consequence"], rating_min=rating_min, rating_max=rating_max
     ).astype("float64")
     frame["band"] = risk_band(raw, bands=bands)
+    frame["risk_index"] = _risk_indices(assessment)
+    frame["label"] = _labels(frame, spaces)
     frame["why"] = _short_why(frame)
     frame["assessed_on"] = frame["date"]
     frame["questionnaire_version"] = assessment.questionnaire_version
@@ -151,6 +157,22 @@ def score(
     return conform("assessment", gdf)
 
 
+def _risk_indices(assessment: CityAssessment) -> np.ndarray:
+    """The risk index of every scenario, in :func:`ratings_frame` order (NaN: none)."""
+    values = [scenario_risk_index(sc)[0] for site in assessment.sites for sc in site.scenarios]
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _labels(frame: pd.DataFrame, spaces: gpd.GeoDataFrame | None) -> pd.Series:
+    """The spaces' ``label`` (from ``spaces``), else their name, else their uid."""
+    name = frame["name"].astype("string").mask(frame["name"].astype("string") == "")
+    label = name.fillna(frame["space_uid"].astype("string"))
+    if spaces is not None and "label" in spaces.columns:
+        given = spaces["label"].astype("string").reindex(frame["space_uid"].to_numpy())
+        label = pd.Series(given.to_numpy(), index=frame.index, dtype="string").fillna(label)
+    return label
+
+
 def _short_why(frame: pd.DataFrame) -> pd.Series:
     """One line per row, e.g. ``VEHICLE_RAMMING: L 5 × C 5 = 25 → R_100 100.0 (very high)``."""
     lik = frame["likelihood"].astype("string").fillna("?")
@@ -158,9 +180,10 @@ def _short_why(frame: pd.DataFrame) -> pd.Series:
     head = frame["threat"].astype("string") + ": L " + lik + " × C " + con
     scored = frame["risk_100"].notna()
     r100 = frame["risk_100"].astype("float64").map("{:.1f}".format).astype("string")
+    index = frame["risk_index"].map(lambda x: "" if pd.isna(x) else f", index {x:,.0f}")
     tail = (
         " = " + frame["risk_raw"].astype("string") + " → R_100 " + r100
-        + " (" + frame["band"].astype("string") + ")"
+        + " (" + frame["band"].astype("string") + index.astype("string") + ")"
     )  # fmt: skip
     return (head + tail).where(scored, head + " → not assessed")
 
@@ -199,22 +222,35 @@ def site_summary(scores: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Indexed by ``space_uid``: ``name, worst_threat, max_risk_100, worst_band,
-        mean_risk_100, n_assessed, n_threats``. Spaces with no assessed threat have NA
-        scores and no worst threat.
+        Indexed by ``space_uid``: ``name, label, worst_threat, max_risk_100, worst_band,
+        risk_index, index_pct_in_threat, mean_risk_100, n_assessed, n_threats``: the worst
+        threat has the highest ``R_100``, then the highest ``risk_index`` percentile within
+        its threat type (the index has a unit per threat; computed here unless ``scores``
+        has ``index_pct_in_threat``). Spaces with no assessed threat have NA scores.
     """
     frame = pd.DataFrame(scores.drop(columns="geometry", errors="ignore"))
     frame["risk_100"] = frame["risk_100"].astype("Float64")
-    ordered = frame.sort_values("risk_100", ascending=False, na_position="last", kind="stable")
-    grouped = ordered.groupby("space_uid", sort=False)
-    worst = grouped.first()
+    if "risk_index" not in frame:
+        frame["risk_index"] = np.nan
+    frame["risk_index"] = frame["risk_index"].astype("Float64")
+    if "label" not in frame:
+        frame["label"] = frame["name"]
+    if "index_pct_in_threat" not in frame:  # the index has a unit per threat type
+        pct = frame.groupby("threat")["risk_index"].rank(pct=True, method="max") * 100
+        frame["index_pct_in_threat"] = pct.astype("Float64")
+    tie = "index_pct_in_threat"
+    ordered = frame.sort_values(["risk_100", tie], ascending=False, na_position="last")
+    worst = ordered.groupby("space_uid", sort=False).head(1).set_index("space_uid")
     assessed = frame["risk_100"].notna()
     out = pd.DataFrame(
         {
             "name": worst["name"],
+            "label": worst["label"].astype("string"),
             "worst_threat": worst["threat"].where(worst["risk_100"].notna()),
             "max_risk_100": worst["risk_100"],
             "worst_band": worst["band"],
+            "risk_index": worst["risk_index"].where(worst["risk_100"].notna()),
+            "index_pct_in_threat": worst[tie].astype("Float64").where(worst["risk_100"].notna()),
             "mean_risk_100": frame[assessed].groupby("space_uid")["risk_100"].mean(),
             "n_assessed": assessed.groupby(frame["space_uid"]).sum().astype("Int64"),
             "n_threats": frame.groupby("space_uid").size().astype("Int64"),
@@ -223,7 +259,9 @@ def site_summary(scores: pd.DataFrame) -> pd.DataFrame:
     out["worst_threat"] = out["worst_threat"].astype("string")
     out["mean_risk_100"] = out["mean_risk_100"].astype("Float64")
     out.index = out.index.astype("string").rename("space_uid")
-    return out.sort_values(["max_risk_100", "mean_risk_100"], ascending=False, na_position="last")
+    return out.sort_values(
+        ["max_risk_100", tie, "mean_risk_100"], ascending=False, na_position="last"
+    )
 
 
 @dataclass
@@ -246,6 +284,9 @@ class Explanation:
     reference_version: str | None
     assessors: list[str] = field(default_factory=list)
     date: str | None = None
+    risk_index: float | None = None
+    index_rule: str = ""
+    label: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for the service and the exports)."""
@@ -253,9 +294,13 @@ class Explanation:
 
     def text(self) -> str:
         """A few lines of plain text for a report or a tooltip."""
-        lines = [f"{self.name or self.space_uid} – {self.threat}: {self.formula}"]
+        place = self.label or self.name
+        head = f"{place} ({self.space_uid})" if place else self.space_uid
+        lines = [f"{head} – {self.threat}: {self.formula}"]
         if self.band:
             lines.append(f"band {self.band} ({self.band_rule})")
+        if self.index_rule:
+            lines.append(self.index_rule)
         for r in RATINGS:
             ev = self.evidence.get(r)
             if ev:
@@ -288,8 +333,10 @@ def why(
     bands: pd.DataFrame | None = None,
     rating_min: float | None = None,
     rating_max: float | None = None,
+    label: str = "",
 ) -> Explanation:
-    """Explain the score of ``threat`` at ``space_uid``: inputs, evidence, overrides, formula.
+    """Explain the score of ``threat`` at ``space_uid``: inputs, evidence, overrides, formula,
+    and the ``risk_index`` that orders a band; ``label`` (``space_metric``) names the space.
 
     Raises
     ------
@@ -303,6 +350,7 @@ def why(
     hi = float(p["rating_max"]) if rating_max is None else rating_max
     ratings = {r: sc.rating(r).value for r in RATINGS}
     lik, con = ratings["likelihood"], ratings["consequence"]
+    index, index_rule = scenario_risk_index(sc)
     b = reference.table("risk_bands") if bands is None else bands
     if lik is None or con is None:
         missing = " and ".join(
@@ -353,6 +401,9 @@ def why(
         reference_version=assessment.reference_version,
         assessors=list(sc.assessors),
         date=sc.date.isoformat() if sc.date else None,
+        risk_index=index if status == "scored" else None,
+        index_rule=index_rule if status == "scored" else "",
+        label=label,
     )
 
 

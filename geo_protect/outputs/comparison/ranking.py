@@ -9,9 +9,19 @@ How scores are compared (brief §1.5, Efus cross-city practice):
   score at or below this one (``rank(pct=True, method="max") × 100``). Normalisation never
   mixes threat types: a 90th percentile for UAV means "worse than 90 % of the assessed UAV
   scenarios", not anything about vehicle ramming.
-* **Overall** each space is ranked by its worst threat (``max_t R_100``), then by the mean
-  over its assessed threats; the number of threats assessed is shown next to it, because a
-  space with two assessed threats is not directly comparable with one with ten.
+* **Within a band** the scores of the coarse 5×5 matrix tie often; the continuous
+  ``risk_index`` of the same evidence (people exposed × MJ of the most energetic
+  hostile-vehicle approach, :func:`geo_protect.assess.consequence.scenario_risk_index`)
+  orders tied scores: ranks are by ``R_100``, then ``risk_index``. Spaces tie only when
+  both are equal (the same evidence), and the table shows both.
+* **Overall** each space is ranked by its worst threat (``max_t R_100``, then the
+  percentile of its ``risk_index`` within that threat type, ``index_pct_in_threat``: the
+  index has a unit per threat type), then by the mean over its assessed threats (then the
+  mean of its index percentiles over them, ``mean_index_pct``); the
+  number of threats assessed is shown next to it, because a space with two assessed
+  threats is not directly comparable with one with ten.
+* Every space is shown by its ``label`` (its name, else ``park by Strada X``, see
+  :mod:`geo_protect.analysis.labels`) next to its OSM id (``space_uid``).
 * A city without data (no results, no assessment file, nothing assessed) appears as
   ``no data`` with the reason — never as zero risk. Not-assessed scenarios are NA.
 """
@@ -207,9 +217,23 @@ def results_from_store(
                 city, "no assessment layer stored (pre-fill and score the city first)", label=label
             )
         else:
-            scores = store.read_layer(city, "assessment")
+            scores = _with_labels(store, city, store.read_layer(city, "assessment"))
             reason = "" if scores["risk_100"].notna().any() else "no scenario assessed yet"
             out[city] = CityResults(city=city, scores=scores, label=label, reason=reason)
+    return out
+
+
+def _with_labels(store: Store, city: str, scores: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Scores whose missing labels are taken from the stored ``space_metric`` layer."""
+    if "label" in scores and scores["label"].notna().all():
+        return scores
+    if "space_metric" not in store.layers(city):
+        return scores
+    labels = store.read_layer(city, "space_metric")["label"].astype("string")
+    given = labels.reindex(scores["space_uid"].to_numpy()).to_numpy()
+    current = scores["label"] if "label" in scores else pd.Series(pd.NA, index=scores.index)
+    out = scores.copy()
+    out["label"] = current.astype("string").fillna(pd.Series(given, index=scores.index))
     return out
 
 
@@ -311,12 +335,15 @@ def _coverage(results: Mapping[str, CityResults | None]) -> pd.DataFrame:
 
 
 def _long(results: Mapping[str, CityResults | None]) -> pd.DataFrame:
-    cols = ["space_uid", "name", "threat", "likelihood", "consequence", "risk_100", "band"]
+    cols = ["space_uid", "name", "label", "threat", "likelihood", "consequence", "risk_100",
+            "band", "risk_index"]  # fmt: skip
     parts = []
     for city, res in results.items():
         if res is None or not res.has_data:
             continue
-        part = pd.DataFrame(res.scores[cols]).reset_index(drop=True)
+        part = pd.DataFrame(res.scores).reindex(columns=cols).reset_index(drop=True)
+        part["label"] = part["label"].astype("string").fillna(part["name"].astype("string"))
+        part["label"] = part["label"].fillna(part["space_uid"].astype("string"))
         part.insert(0, "city_label", res.label or city)
         part.insert(0, "city", city)
         parts.append(part)
@@ -324,23 +351,43 @@ def _long(results: Mapping[str, CityResults | None]) -> pd.DataFrame:
         return pd.DataFrame(columns=["city", "city_label", *cols])
     frame = pd.concat(parts, ignore_index=True)
     frame["risk_100"] = frame["risk_100"].astype("Float64")
+    frame["risk_index"] = frame["risk_index"].astype("Float64")
+    by = frame.groupby("threat")["risk_index"]  # the index's unit is the threat's own
+    frame["index_pct_in_threat"] = (by.rank(pct=True, method="max") * 100).astype("Float64")
     return frame
+
+
+def _competition_rank(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Competition ranks ("1, 2, 2, 4") of rows already sorted by ``keys`` (descending)."""
+    key = pd.Series(
+        list(zip(*(frame[k].astype("Float64").fillna(-1.0) for k in keys), strict=True)),
+        index=frame.index,
+    ).factorize()[0]
+    position = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
+    return position.groupby(key).transform("min").astype("Int64")
 
 
 def _per_threat(long: pd.DataFrame, threats: list[str]) -> pd.DataFrame:
     scored = long[long["risk_100"].notna()].copy()
     by = scored.groupby("threat")["risk_100"]
-    scored["rank"] = by.rank(ascending=False, method="min").astype("Int64")
     scored["percentile_in_threat"] = (by.rank(pct=True, method="max") * 100).astype("Float64")
     order = {t: i for i, t in enumerate(threats)}
     scored["_order"] = scored["threat"].map(order).fillna(len(order))
-    scored = scored.sort_values(["_order", "rank", "city", "space_uid"], kind="stable")
+    scored = scored.sort_values(
+        ["_order", "risk_100", "risk_index", "city", "space_uid"],
+        ascending=[True, False, False, True, True],
+        na_position="last",
+        kind="stable",
+    )
+    parts = [_competition_rank(g, ["risk_100", "risk_index"]) for _, g in scored.groupby("_order")]
+    scored["rank"] = pd.concat(parts) if parts else pd.Series(dtype="Int64")
     return scored.drop(columns="_order")
 
 
 def _overall(long: pd.DataFrame) -> pd.DataFrame:
-    cols = ["city", "city_label", "space_uid", "name", "worst_threat", "max_risk_100", "worst_band",
-            "mean_risk_100", "n_assessed", "n_threats", "rank"]  # fmt: skip
+    cols = ["city", "city_label", "space_uid", "name", "label", "worst_threat",
+            "max_risk_100", "worst_band", "risk_index", "index_pct_in_threat", "mean_risk_100",
+            "mean_index_pct", "n_assessed", "n_threats", "rank"]  # fmt: skip
     parts = []
     for (city, label), g in long.groupby(["city", "city_label"], sort=False):
         summary = site_summary(g).reset_index()
@@ -350,18 +397,19 @@ def _overall(long: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=cols)
     frame = pd.concat(parts, ignore_index=True)
+    scored = long[long["risk_100"].notna()]  # last tie-break: the index over every threat
+    mean_pct = scored.groupby(["city", "space_uid"])["index_pct_in_threat"].mean()
+    key = pd.MultiIndex.from_arrays([frame["city"], frame["space_uid"]])
+    frame["mean_index_pct"] = mean_pct.reindex(key).to_numpy()
+    keys = ["max_risk_100", "index_pct_in_threat", "mean_risk_100", "mean_index_pct"]
     frame = frame.sort_values(
-        ["max_risk_100", "mean_risk_100", "city", "space_uid"],
-        ascending=[False, False, True, True],
+        [*keys, "city", "space_uid"],
+        ascending=[False, False, False, False, True, True],
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
     # competition ranking ("1, 2, 2, 4"), as per threat: ties share the best rank
-    key = pd.Series(
-        list(zip(frame["max_risk_100"].fillna(-1), frame["mean_risk_100"].fillna(-1), strict=True))
-    ).factorize()[0]
-    position = pd.Series(np.arange(1, len(frame) + 1))
-    frame["rank"] = position.groupby(key).transform("min").astype("Int64")
+    frame["rank"] = _competition_rank(frame, keys)
     frame.loc[frame["max_risk_100"].isna(), "rank"] = pd.NA
     return frame[cols]
 
@@ -369,8 +417,9 @@ def _overall(long: pd.DataFrame) -> pd.DataFrame:
 def _hotspots(
     per_threat: pd.DataFrame, overall: pd.DataFrame, coverage: pd.DataFrame
 ) -> pd.DataFrame:
-    cols = ["scope", "rank", "city", "city_label", "space_uid", "name", "threat", "risk_100",
-            "band", "percentile_in_threat", "mean_risk_100", "n_assessed", "status"]  # fmt: skip
+    cols = ["scope", "rank", "city", "city_label", "space_uid", "name", "label", "threat",
+            "risk_100", "band", "risk_index", "percentile_in_threat", "mean_risk_100",
+            "n_assessed", "status"]  # fmt: skip
     a = per_threat.assign(scope=per_threat["threat"], status="data")
     ranked = overall[overall["rank"].notna()]
     o = pd.DataFrame(
@@ -381,9 +430,11 @@ def _hotspots(
             "city_label": ranked["city_label"],
             "space_uid": ranked["space_uid"],
             "name": ranked["name"],
+            "label": ranked["label"],
             "threat": ranked["worst_threat"],
             "risk_100": ranked["max_risk_100"],
             "band": ranked["worst_band"],
+            "risk_index": ranked["risk_index"],
             "mean_risk_100": ranked["mean_risk_100"],
             "n_assessed": ranked["n_assessed"],
             "status": "data",
@@ -399,7 +450,7 @@ def _hotspots(
     out = pd.concat(parts, ignore_index=True)
     for c in ("rank", "n_assessed"):
         out[c] = out[c].astype("Int64")
-    for c in ("risk_100", "percentile_in_threat", "mean_risk_100"):
+    for c in ("risk_100", "risk_index", "percentile_in_threat", "mean_risk_100"):
         out[c] = out[c].astype("Float64")
     return out
 

@@ -122,9 +122,9 @@ def compare(
             generated=(generated or dt.date.today()).isoformat(),
             reference_version=reference.version(),
             coverage=coverage.to_dict("records"),
-            overall=overall.head(top_n).to_dict("records"),
+            overall=_records(overall.head(top_n)),
             per_threat={
-                t: g.head(top_n).to_dict("records")
+                t: _records(g.head(top_n))
                 for t, g in per_threat.groupby("threat", sort=False)
                 if t in threat_order
             },
@@ -180,6 +180,12 @@ def _heatmap(matrix: pd.DataFrame, coverage: pd.DataFrame) -> Figure:
     return fig
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows as dicts for the template, with None for every missing value (NA, NaN)."""
+    obj = frame.astype(object)
+    return list(obj.where(obj.notna(), None).to_dict("records"))
+
+
 def _bars(top: pd.DataFrame, bands: pd.DataFrame) -> Figure:
     colours = dict(zip(bands["band"], bands["colour"], strict=True))
     with rc_context(_SVG_RC):
@@ -192,9 +198,9 @@ def _bars(top: pd.DataFrame, bands: pd.DataFrame) -> Figure:
             ax.set_axis_off()
             return fig
         labels = [
-            f"{c} – {n or u} ({t})"
+            f"{c} – {n} [{u}] ({t})"
             for c, n, u, t in zip(
-                top["city_label"], top["name"], top["space_uid"], top["worst_threat"], strict=True
+                top["city_label"], top["label"], top["space_uid"], top["worst_threat"], strict=True
             )
         ]
         y = np.arange(len(top))[::-1]
@@ -249,11 +255,12 @@ def explain_hotspots(
     top = comparison.overall[comparison.overall["rank"].notna()].head(n)
     cache: dict[str, CityAssessment] = {}
     out = []
-    for city, uid, threat in zip(top["city"], top["space_uid"], top["worst_threat"], strict=True):
+    rows = zip(top["city"], top["space_uid"], top["worst_threat"], top["label"], strict=True)
+    for city, uid, threat, label in rows:
         if city not in cache:
             path = find_assessment_file(directory, city)
             if path is None:
                 raise MissingDataError(f"{directory}: no assessment file for city {city!r}")
             cache[city] = read_assessment(path, questionnaire=q)
-        out.append(why(cache[city], str(uid), str(threat)))
+        out.append(why(cache[city], str(uid), str(threat), label=str(label)))
     return out
