@@ -164,3 +164,48 @@ def test_space_list_zooms_and_opens_popup(
     assert name in pg.locator(".leaflet-popup-content").inner_text()
     assert pg.locator(".gp-list li").count() == len(layers["public_space"])
     assert errors == []
+
+
+def test_site_report_shows_its_site_plan_offline(
+    page: Session, layers: dict[str, gpd.GeoDataFrame], tmp_path: Path
+) -> None:
+    from geo_protect.assess.scores import assessment_from_layer
+    from geo_protect.outputs.site_reports import site_report
+
+    approach = layers["approach"]
+    fast = approach[approach["speed_kmh"].notna()]
+    uid = fast.groupby("space_uid")["vehicle"].nunique().idxmax()  # a space with approaches
+    n_vehicles = int(fast.loc[fast["space_uid"] == uid, "vehicle"].nunique())
+    assessment = assessment_from_layer(layers["assessment"], city=CITY.slug)
+    report = site_report(
+        assessment, uid, layers["assessment"], tmp_path / "site.html", layers=layers, crs=CITY.crs
+    )
+    context = page[0].context.browser.new_context()  # the module's browser: one Playwright
+    pg = context.new_page()
+    errors: list[str] = []
+    remote: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(("http://", "https://")):
+            remote.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    pg.route("**/*", offline)
+    pg.goto(report.as_uri(), wait_until="load")
+    svg = pg.locator("figure#site-plan svg")
+    box = svg.bounding_box()
+    assert box is not None and box["width"] > 500 and box["height"] > 300
+    assert svg.locator("path.approach").count() == n_vehicles
+    drawn = pg.evaluate(
+        "() => Array.from(document.querySelectorAll('figure#site-plan path.approach'))"
+        ".map(p => p.getTotalLength())"
+    )
+    assert len(drawn) == n_vehicles and min(drawn) > 0
+    assert (svg.locator("title").first.text_content() or "").startswith("Site plan")
+    context.close()
+    assert errors == []
+    assert remote == []

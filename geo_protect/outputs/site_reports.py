@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from geo_protect import reference
@@ -19,6 +20,8 @@ from geo_protect.assess.questionnaire import (
     load_questionnaire,
 )
 from geo_protect.assess.scores import site_summary, why
+from geo_protect.errors import ValidationError
+from geo_protect.outputs.site_plan import PlanLayers, plan_layers, site_plan
 from geo_protect.outputs.templates import environment
 
 __all__ = ["site_report", "site_reports"]
@@ -33,6 +36,8 @@ def site_report(
     city_label: str = "",
     questionnaire: Questionnaire | None = None,
     generated: dt.date | None = None,
+    layers: Mapping[str, gpd.GeoDataFrame] | PlanLayers | None = None,
+    crs: str | None = None,
 ) -> Path:
     """Write the printable HTML assessment report of one space.
 
@@ -52,11 +57,21 @@ def site_report(
         The questionnaire (for question texts); the default one when not given.
     generated : datetime.date, optional
         The date printed (today by default).
+    layers : mapping of str to GeoDataFrame, or PlanLayers, optional
+        The city's layers, for the site plan (:func:`~geo_protect.outputs.site_plan.site_plan`);
+        no plan without them, or when the space is not in their ``public_space`` layer.
+    crs : str, optional
+        The city's metric CRS (needed with ``layers``).
 
     Returns
     -------
     Path
         ``path``, written (its folder created if needed).
+
+    Raises
+    ------
+    ValidationError
+        When ``layers`` are given without ``crs``.
     """
     q = questionnaire or load_questionnaire()
     site = assessment.site(space_uid)
@@ -68,6 +83,7 @@ def site_report(
     ]
     scenarios = _scenarios(assessment, space_uid, site, q)
     bands = reference.table("risk_bands")
+    plan = _plan(space_uid, layers, crs)
     html = (
         environment()
         .get_template("site_report.html.j2")
@@ -82,12 +98,33 @@ def site_report(
             questionnaire_version=assessment.questionnaire_version,
             reference_version=assessment.reference_version or "",
             generated=(generated or dt.date.today()).isoformat(),
+            plan=plan,
         )
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _plan(
+    space_uid: str, layers: Mapping[str, gpd.GeoDataFrame] | PlanLayers | None, crs: str | None
+) -> dict[str, str] | None:
+    """The site plan of a report (its SVG and data date), or None without layers."""
+    if layers is None:
+        return None
+    if crs is None:
+        raise ValidationError("site report: a site plan needs the city's metric CRS (crs=)")
+    plan = layers if isinstance(layers, PlanLayers) else plan_layers(layers, crs=crs)
+    spaces = plan["public_space"].frame
+    if space_uid not in spaces.index:
+        return None
+    date = spaces.at[space_uid, "data_date"] if "data_date" in spaces else None
+    return {
+        "svg": site_plan(space_uid, plan, crs=crs),
+        "crs": crs,
+        "data_date": date if isinstance(date, str) else "unknown",
+    }
 
 
 def _scenarios(
@@ -140,6 +177,8 @@ def site_reports(
     *,
     city_label: str = "",
     questionnaire: Questionnaire | None = None,
+    layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+    crs: str | None = None,
 ) -> list[Path]:
     """Write :func:`site_report` for every site, named ``<city>_<uid>.html`` (``/`` → ``-``).
 
@@ -155,6 +194,11 @@ def site_reports(
         Display name of the city (``assessment.city`` when empty).
     questionnaire : Questionnaire, optional
         The questionnaire (for question texts); the default one when not given.
+    layers : mapping of str to GeoDataFrame, optional
+        The city's layers: each report then shows its site plan (the layers are projected
+        and indexed once, :func:`~geo_protect.outputs.site_plan.plan_layers`).
+    crs : str, optional
+        The city's metric CRS (needed with ``layers``).
 
     Returns
     -------
@@ -162,6 +206,9 @@ def site_reports(
         The reports written, in the order of ``assessment.sites``.
     """
     q = questionnaire or load_questionnaire()
+    if layers is not None and crs is None:
+        raise ValidationError("site reports: site plans need the city's metric CRS (crs=)")
+    plans = None if layers is None or crs is None else plan_layers(layers, crs=crs)
     return [
         site_report(
             assessment,
@@ -171,6 +218,8 @@ def site_reports(
             / f"{assessment.city}_{s.space_uid.replace('/', '-').replace('|', '-')}.html",
             city_label=city_label,
             questionnaire=q,
+            layers=plans,
+            crs=crs,
         )
         for s in assessment.sites
     ]
