@@ -155,6 +155,8 @@ ENTRY_POINT = register_layer(
             "towards": "string",
             "impact_angle_deg": "float64",
             "worst_speed_kmh": "float64",
+            "worst_speed_low_kmh": "float64",
+            "worst_speed_high_kmh": "float64",
             "worst_vehicle": "string",
             "required_rating": "string",
         },
@@ -172,6 +174,8 @@ APPROACH = register_layer(
             "space_uid": "string",
             "vehicle": "string",
             "speed_kmh": "float64",
+            "speed_low_kmh": "float64",
+            "speed_high_kmh": "float64",
             "start_speed_kmh": "float64",
             "run_up_m": "float64",
             "impact_angle_deg": "float64",
@@ -188,12 +192,39 @@ APPROACH = register_layer(
     )
 )
 
+#: The ``standoff`` layer: one Point per (space, vehicle class), uid ``"{space_uid}|{vehicle}"``.
+STANDOFF = register_layer(
+    LayerSpec(
+        "standoff",
+        "Point",
+        {
+            "space_uid": "string",
+            "vehicle": "string",
+            "explosive_kg": "float64",
+            "reach": "string",
+            "closest_m": "float64",
+            "mandatory_m": "float64",
+            "preferred_m": "float64",
+            "persons_mandatory": "float64",
+            "persons_preferred": "float64",
+            "method": "string",
+        },
+        description=(
+            "VBIED stand-off per space and vehicle class: the closest point the vehicle can "
+            "reach, its explosive capacity, the NCTC mandatory / preferred evacuation "
+            "distances and the people within them (issue 9)."
+        ),
+        analysis=True,
+    )
+)
+
 SPACE_METRIC = register_layer(
     LayerSpec(
         "space_metric",
         "Point",
         {
             "name": "string",
+            "label": "string",  # the name, else "<kind> by <nearest named street>" (issue 9)
             "kind": "string",
             "area_m2": "float64",
             "usable_area_m2": "float64",
@@ -206,16 +237,21 @@ SPACE_METRIC = register_layer(
             "capacity_ordinary": "float64",
             "capacity_peak": "float64",
             "capacity_event": "float64",
+            "expected_peak_persons": "float64",  # by use: occupancy_by_use (issue 9)
+            "occupancy_rule": "string",
             "n_entries": "Int64",
             "n_pedestrian_only": "Int64",
             "n_vehicle_permeable": "Int64",
             "n_blocked": "Int64",
             "worst_speed_kmh": "float64",
+            "worst_speed_low_kmh": "float64",
+            "worst_speed_high_kmh": "float64",
             "worst_vehicle": "string",
             "worst_entry_uid": "string",
             "n_entries_over_30": "Int64",
             "n_entries_over_48": "Int64",
             "required_rating": "string",
+            "worst_energy_kj": "float64",  # most energetic approach (issue 9)
             "reference_version": "string",
             "note": "string",
         },
@@ -240,6 +276,8 @@ ASSESSMENT_LAYER = register_layer(
             "risk_raw": "Int64",
             "risk_100": "float64",
             "band": "string",
+            "risk_index": "float64",  # people exposed × MJ, orders a band (issue 9)
+            "label": "string",
             "why": "string",
             "status": "string",
             "assessors": "string",

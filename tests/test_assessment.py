@@ -116,7 +116,9 @@ def test_prefill_evidence(draft: CityAssessment) -> None:
     assert fire.consequence.value == 5
     c = draft.site("way/3").scenario("VEHICLE_RAMMING")
     assert c.vulnerability.value is None and c.consequence.value is None
-    assert draft.site("way/2").scenario("VBIED").vulnerability.value == 1
+    # VBIED has its own stand-off rules (tests/test_standoff.py): no standoff layer, no V / C
+    vbied = draft.site("way/2").scenario("VBIED")
+    assert vbied.vulnerability.value is None and vbied.consequence.value is None
     assert draft.questionnaire_version == "1.0" and draft.reference_version == "test"
 
 

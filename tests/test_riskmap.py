@@ -427,7 +427,8 @@ def test_encoding_round_trip() -> None:
 def test_html_size_and_property_diet(html: str, layers: dict[str, gpd.GeoDataFrame]) -> None:
     entries = _features(html, "Entry points")
     assert len(entries) == len(layers["entry_point"]) > 100
-    assert set(entries[0]["properties"]) == {"entry", "cls", "speed", "vehicle", "rating", "width"}
+    want = {"entry", "cls", "speed", "range", "vehicle", "rating", "width"}
+    assert set(entries[0]["properties"]) == want
     coords = re.findall(r"\[(-?\d+\.\d+), (-?\d+\.\d+)\]", html)
     assert coords and max(len(x.split(".")[1]) for pair in coords for x in pair) <= 6
     assert len(html) < 1_500_000

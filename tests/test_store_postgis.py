@@ -63,6 +63,7 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
         "approach": ("LINESTRING", 4326),
         "space_metric": ("POINT", 4326),
         "assessment": ("POINT", 4326),
+        "standoff": ("POINT", 4326),  # migration 0003
         "building": ("MULTIPOLYGON", 4326),
         "surveillance": ("POINT", 4326),
         "landcover": ("MULTIPOLYGON", 4326),
@@ -105,11 +106,12 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
 def test_migrations_run_on_open_and_are_idempotent(postgis_url: str) -> None:
     stores = [PostGISStore(postgis_url, reference_version="test") for _ in range(3)]
     try:
-        assert migrations.head_revision() == "0002"
+        # five revisions: source layers, analysis layers, stand-off, ranking, speed ranges
+        assert migrations.head_revision() == "0005"
         with stores[0].engine.connect() as conn:
-            assert migrations.current_revision(conn) == "0002"
+            assert migrations.current_revision(conn) == "0005"
         rows = _query(stores[0], "SELECT version_num FROM geo_protect.alembic_version")
-        assert rows == [("0002",)]
+        assert rows == [("0005",)]
     finally:
         for store in stores:
             store.close()
@@ -123,7 +125,7 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
     assert _query(postgis_store, tables, s=SCHEMA) == [("alembic_version",)]
     with postgis_store.engine.begin() as conn:
         migrations.upgrade(conn)
-    analysis = ("entry_point", "approach", "space_metric", "assessment")
+    analysis = ("entry_point", "approach", "space_metric", "assessment", "standoff")
     assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
         analysis
     )

@@ -17,6 +17,7 @@ from geo_protect.analysis.approach import approach_speeds
 from geo_protect.analysis.entries import entry_points
 from geo_protect.analysis.network import StreetNetwork, street_network
 from geo_protect.analysis.space_metrics import space_metrics, worst_per_entry
+from geo_protect.analysis.standoff import crowd_persons, parking_streets, standoff
 from geo_protect.cities import City
 from geo_protect.citydata import CityData
 from geo_protect.errors import MissingDataError
@@ -56,7 +57,8 @@ def analyse_city(
     Returns
     -------
     dict
-        ``entry_point``, ``approach`` and ``space_metric`` layers (WGS84). A city without
+        ``entry_point``, ``approach``, ``space_metric`` and ``standoff`` (VBIED stand-off,
+        :func:`geo_protect.analysis.standoff.standoff`) layers (WGS84). A city without
         streets still gets its space metrics (capacity by density only, with a
         ``note``); a space without entries gets zero counts and a note.
 
@@ -84,8 +86,23 @@ def analyse_city(
         profile=profile,
         has_streets=network is not None,
         exposure_thresholds_kmh=exposure_thresholds_kmh,
+        approach=approach,
+        pois=data["poi"],
+        streets=data["street"],
     )
-    return {"entry_point": entries, "approach": approach, "space_metric": metrics}
+    reach = standoff(
+        network,
+        spaces_m,
+        crowd_persons(metrics),
+        vehicles=vehicles,
+        parking=parking_streets(data["street"]),
+    )
+    return {
+        "entry_point": entries,
+        "approach": approach,
+        "space_metric": metrics,
+        "standoff": reach,
+    }
 
 
 def network_and_entries(

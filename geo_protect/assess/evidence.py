@@ -5,7 +5,8 @@ the rule that fired and its inputs, so every pre-filled value can be explained:
 
 * vulnerability to vehicle-borne threats from the worst approach speed of the space
   (``prefill_bands`` rule ``ramming_speed_kmh``; which threats use it: ``threat_types``);
-* consequence from the space's crowd capacity (``capacity_persons``);
+* consequence from the people the space holds at its peak (``expected_peak_persons``, by
+  use; :mod:`geo_protect.assess.consequence`, which also has the assessors' peak answer);
 * attractiveness from symbolic and crowded POIs within ``poi_radius_m`` (``poi_weights``,
   ``poi_score``);
 * likelihood ``L = round_half_up((A + V) / 2)`` (brief §1.5);
@@ -20,7 +21,7 @@ records; assessors change a pre-filled value only through
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -29,6 +30,7 @@ import pandas as pd
 import shapely
 
 from geo_protect import reference
+from geo_protect.assess.consequence import crowd_consequence
 from geo_protect.assess.questionnaire import (
     CityAssessment,
     Evidence,
@@ -40,7 +42,14 @@ from geo_protect.assess.questionnaire import (
     load_questionnaire,
     validate,
 )
-from geo_protect.errors import ConfigError, ValidationError
+from geo_protect.assess.standoff_rules import (
+    STANDOFF_RULES,
+    _band_lookup,
+    _require,
+    standoff_consequence,
+    standoff_vulnerability,
+)
+from geo_protect.errors import ConfigError
 
 __all__ = [
     "crowd_consequence",
@@ -50,48 +59,6 @@ __all__ = [
     "prefill",
     "ramming_vulnerability",
 ]
-
-
-def _bands(rule: str, bands: pd.DataFrame | None) -> pd.DataFrame:
-    frame = reference.table("prefill_bands") if bands is None else bands
-    sel = frame[frame["rule"] == rule].sort_values("lower")
-    if sel.empty:
-        raise ConfigError(f"prefill_bands: no bands for rule {rule!r}")
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    if not np.array_equal(upper[:-1], lower[1:]):
-        raise ConfigError(f"prefill_bands: bands of rule {rule!r} are not contiguous")
-    return sel.reset_index(drop=True)
-
-
-def _band_lookup(
-    values: pd.Series, rule: str, bands: pd.DataFrame | None, name: str
-) -> tuple[pd.Series, pd.Series]:
-    """Rating and rule text per value (NA where the value is NA or outside every band)."""
-    sel = _bands(rule, bands)
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    x = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    idx = np.searchsorted(lower, x, side="right") - 1
-    ok = ~np.isnan(x) & (idx >= 0) & (x < upper[np.clip(idx, 0, len(sel) - 1)])
-    idx = np.where(ok, idx, 0)
-    ratings = sel["rating"].to_numpy(dtype=int)[idx]
-    texts = np.array(
-        [
-            f"prefill_bands/{rule}: {_num(lo)} ≤ {name} < {_num(hi)} → {r} ({label})"
-            for lo, hi, r, label in zip(lower, upper, sel["rating"], sel["label"], strict=True)
-        ],
-        dtype=object,
-    )[idx]
-    rating = pd.Series(pd.array(np.where(ok, ratings, 0), dtype="Int64"), index=values.index)
-    rating[~ok] = pd.NA
-    text = pd.Series(pd.array(texts, dtype="string"), index=values.index)
-    text[~ok] = pd.NA
-    return rating, text
-
-
-def _num(x: float) -> str:
-    return "∞" if math.isinf(x) else f"{x:g}"
 
 
 def ramming_vulnerability(
@@ -120,7 +87,7 @@ def ramming_vulnerability(
     speed = space_metric["worst_speed_kmh"].astype("Float64")
     speed = speed.mask(n_perm.eq(0).fillna(False), 0.0)
     rating, rule = _band_lookup(speed, "ramming_speed_kmh", bands, "worst_speed_kmh")
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "vulnerability": rating,
             "rule": rule,
@@ -128,39 +95,8 @@ def ramming_vulnerability(
             "n_vehicle_permeable": n_perm,
         }
     )
-
-
-def crowd_consequence(
-    space_metric: pd.DataFrame, *, bands: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """Consequence from the number of people exposed in the space (1–5).
-
-    The people exposed are the space's capacity at its *peak* profile (peak density ×
-    usable area, brief §1.5: "driven by peak density × exposed area") when the metric has
-    ``capacity_peak``, else ``capacity_persons``.
-
-    Parameters
-    ----------
-    space_metric
-        Frame indexed by space uid with ``capacity_peak`` or ``capacity_persons`` (and
-        optionally ``design_density``, ``area_m2``, reported as inputs).
-    bands
-        The ``prefill_bands`` table (rule ``capacity_persons``); the reference one by default.
-
-    Returns
-    -------
-    DataFrame
-        Index-aligned: ``consequence`` (Int64, NA where capacity is unknown), ``rule`` and
-        the inputs.
-    """
-    column = "capacity_peak" if "capacity_peak" in space_metric.columns else "capacity_persons"
-    _require(space_metric, (column,), "space_metric")
-    capacity = space_metric[column].astype("Float64")
-    rating, rule = _band_lookup(capacity, "capacity_persons", bands, column)
-    out = pd.DataFrame({"consequence": rating, "rule": rule, column: capacity})
-    for col in ("design_density", "area_m2"):
-        if col in space_metric.columns:
-            out[col] = space_metric[col].astype("Float64")
+    if "worst_energy_kj" in space_metric.columns:  # for the risk index
+        out["worst_energy_kj"] = space_metric["worst_energy_kj"].astype("Float64")
     return out
 
 
@@ -304,6 +240,7 @@ def prefill(
     threat_types: pd.DataFrame | None = None,
     bands: pd.DataFrame | None = None,
     reference_version: str | None = None,
+    standoff: pd.DataFrame | None = None,
 ) -> CityAssessment:
     """Draft assessments of a city's spaces, pre-filled from the evidence available.
 
@@ -322,6 +259,8 @@ def prefill(
     space_metric : DataFrame, optional
         The ``space_metric`` analysis layer (issue 3): ``worst_speed_kmh``,
         ``n_vehicle_permeable``, ``capacity_persons`` (``design_density``, ``area_m2``).
+    standoff : DataFrame, optional
+        The ``standoff`` layer (VBIED rules, :mod:`geo_protect.assess.standoff_rules`).
     pois, barriers, surveillance : GeoDataFrame, optional
         Source layers for attractiveness and existing measures.
     questionnaire : Questionnaire, optional
@@ -334,6 +273,9 @@ def prefill(
     q = questionnaire or load_questionnaire()
     rules = _threat_rules(q, threat_types)
     evidence = _space_evidence(spaces, crs=crs, space_metric=space_metric, pois=pois, bands=bands)
+    for rule, fn in (("vbied_standoff_ratio", standoff_vulnerability),
+                     ("vbied_persons_mandatory", standoff_consequence)):  # fmt: skip
+        evidence[rule] = None if standoff is None else fn(standoff, spaces.index, bands=bands)
     measures = existing_measures(spaces, barriers, surveillance, crs=crs)
     by_space = {k: g for k, g in measures.groupby("space_uid", sort=False)}
     points = spaces.geometry.representative_point()
@@ -358,8 +300,8 @@ def prefill(
 
 _EVIDENCE_INPUTS: dict[str, tuple[str, ...]] = {
     "attractiveness": ("poi_score", "n_pois", "pois"),
-    "vulnerability": ("worst_speed_kmh", "n_vehicle_permeable"),
-    "consequence": ("capacity_peak", "capacity_persons", "design_density", "area_m2"),
+    "vulnerability": ("worst_speed_kmh", "n_vehicle_permeable", "worst_energy_kj"),
+    "consequence": ("people_exposed", "occupancy_rule", "capacity_persons", "area_m2"),
 }
 
 
@@ -397,10 +339,11 @@ def _space_evidence(
 
 def _evidence_of(frames: dict[str, pd.DataFrame | None], i: int) -> dict[str, Evidence | None]:
     """The evidence of the ``i``-th space per rating."""
-    return {
-        rating: _evidence(frames[rating], i, rating, inputs)
-        for rating, inputs in _EVIDENCE_INPUTS.items()
-    }
+    out = {rating: _evidence(frames[rating], i, rating, inputs)
+           for rating, inputs in _EVIDENCE_INPUTS.items()}  # fmt: skip
+    out.update({rule: _evidence(frames.get(rule), i, rating, inputs)
+                for rule, (rating, inputs) in STANDOFF_RULES.items()})  # fmt: skip
+    return out
 
 
 def _scenarios(
@@ -414,8 +357,10 @@ def _scenarios(
         sc = Scenario(
             threat=threat,
             attractiveness=_rating(evid["attractiveness"]),
-            vulnerability=_rating(evid["vulnerability"] if not pd.isna(v_rule) else None),
-            consequence=_rating(evid["consequence"] if not pd.isna(c_rule) else None),
+            vulnerability=_rating(
+                None if pd.isna(v_rule) else evid.get(v_rule, evid["vulnerability"])
+            ),
+            consequence=_rating(None if pd.isna(c_rule) else evid.get(c_rule, evid["consequence"])),
         )
         scenarios.append(sc.with_derived_likelihood())
     return scenarios
@@ -475,12 +420,6 @@ def _risk_parameter(name: str) -> float:
     if name not in params.index:
         raise ConfigError(f"risk_parameters: no parameter named {name!r}")
     return float(params.at[name, "value"])
-
-
-def _require(frame: pd.DataFrame, columns: Iterable[str], layer: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValidationError(f"layer {layer!r}: missing column(s) {', '.join(missing)}")
 
 
 def _text(value: object) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import pandas as pd
 
 from geo_protect.cities import City
 from geo_protect.citydata import CityData
@@ -75,7 +77,9 @@ def assess(
     data = data or load_city_data(store, city)
     if assessment_file is not None:
         progress(f"reading assessments from {assessment_file.name}")
-        assessment = read_assessment(assessment_file)
+        from geo_protect.assess.consequence import apply_peak_answers
+
+        assessment = apply_peak_answers(read_assessment(assessment_file))
     else:
         assessment = prefill_city(
             store, city, data=data, space_metric=space_metric, progress=progress
@@ -107,11 +111,19 @@ def prefill_city(
                 f"{city.name_en}: no analysis stored; run `geo-protect analyse {city.slug}` first"
             )
         space_metric = store.read_layer(city.slug, "space_metric")
+    stored = "standoff" in store.layers(city.slug)
+    standoff = store.read_layer(city.slug, "standoff") if stored else None
     progress("pre-filling assessments from the evidence")
-    return draft_assessment(city, data, space_metric)
+    return draft_assessment(city, data, space_metric, standoff=standoff)
 
 
-def draft_assessment(city: City, data: CityData, space_metric: gpd.GeoDataFrame) -> CityAssessment:
+def draft_assessment(
+    city: City,
+    data: CityData,
+    space_metric: gpd.GeoDataFrame,
+    *,
+    standoff: gpd.GeoDataFrame | None = None,
+) -> CityAssessment:
     """The evidence pre-fill of a city's spaces (pure: reads and writes nothing).
 
     Parameters
@@ -122,13 +134,19 @@ def draft_assessment(city: City, data: CityData, space_metric: gpd.GeoDataFrame)
         Its source layers.
     space_metric : GeoDataFrame
         Its ``space_metric`` layer.
+    standoff : GeoDataFrame, optional
+        Its ``standoff`` layer (VBIED); computed from ``data`` when not given.
 
     Returns
     -------
     CityAssessment
         Draft assessments (:func:`geo_protect.assess.evidence.prefill`).
     """
+    from geo_protect.analysis.standoff import city_standoff
     from geo_protect.assess.evidence import prefill
+
+    if standoff is None:
+        standoff = city_standoff(data, space_metric, crs=city.crs)
 
     return prefill(
         data["public_space"],
@@ -138,6 +156,7 @@ def draft_assessment(city: City, data: CityData, space_metric: gpd.GeoDataFrame)
         pois=data["poi"],
         barriers=data["barrier"],
         surveillance=data["surveillance"],
+        standoff=standoff,
     )
 
 
@@ -155,6 +174,10 @@ def store_scores(
 
     present = set(spaces.index.astype(str))
     scored = _sites_in(assessment, present)
+    if "space_metric" in store.layers(city.slug):  # labels of unnamed spaces
+        labels = store.read_layer(city.slug, "space_metric").get("label")
+        if labels is not None:
+            spaces = spaces.assign(label=labels.reindex(spaces.index).to_numpy())
     if len(scored.sites) < len(assessment.sites):
         gone = [s.space_uid for s in assessment.sites if s.space_uid not in present]
         progress(f"not scored (no longer in the data): {', '.join(gone)}")
@@ -209,7 +232,10 @@ def explain(store: Store, city: City, space: str, threat: str) -> Explanation:
         )
     layers = store.read_layers(city.slug, ["public_space", "assessment"])  # one snapshot
     uid = find_space(layers["public_space"], space, city=city)
-    return why(assessment_from_layer(layers["assessment"], city=city.slug), uid, threat)
+    stored = layers["assessment"]
+    label = stored.loc[stored["space_uid"] == uid].get("label", pd.Series(dtype="string"))
+    text = "" if label.empty or pd.isna(label.iloc[0]) else str(label.iloc[0])
+    return why(assessment_from_layer(stored, city=city.slug), uid, threat, label=text)
 
 
 def read_assessors_work(city: City, out_dir: Path) -> CityAssessment | None:
@@ -247,10 +273,12 @@ def reassess(
         The merged assessment, the stored ``assessment`` layer and what was kept (None
         without ``existing``).
     """
+    from geo_protect.assess.consequence import apply_peak_answers
     from geo_protect.assess.merge import merge_prefill
 
     fresh = prefill_city(store, city, data=data, space_metric=space_metric, progress=progress)
     assessment, kept = (fresh, None) if existing is None else merge_prefill(existing, fresh)
+    assessment = apply_peak_answers(assessment)  # the assessors' peak estimates
     scores = store_scores(store, city, assessment, data["public_space"], progress=progress)
     return assessment, scores, kept
 
@@ -275,6 +303,7 @@ def assess_city(
     existing: CityAssessment | None = None,
     assessment_file: Path | None = None,
     space_metric: gpd.GeoDataFrame | None = None,
+    analysis: Mapping[str, gpd.GeoDataFrame] | None = None,
     progress: Progress = _quiet,
 ) -> AssessedCity:
     """Score a city, store the scores and write the assessors' file and site reports.
@@ -300,6 +329,9 @@ def assess_city(
         An assessors' file to score instead of the pre-fill.
     space_metric : GeoDataFrame, optional
         The ``space_metric`` layer (read from the store by default).
+    analysis : mapping of str to GeoDataFrame, optional
+        The analysis layers drawn on the site plans (``entry_point``, ``approach``,
+        ``standoff``); the stored ones by default.
     progress : callable, optional
         Called with a short message per step.
 
@@ -311,6 +343,10 @@ def assess_city(
         When no analysis is stored for the city.
     """
     data = data or load_city_data(store, city)
+    if analysis is None:
+        stored = set(store.layers(city.slug))
+        wanted = [n for n in ("entry_point", "approach", "standoff") if n in stored]
+        analysis = store.read_layers(city.slug, wanted) if wanted else {}
     kept: MergeReport | None = None
     if assessment_file is not None:
         assessment, scores = assess(
@@ -322,12 +358,19 @@ def assess_city(
             store, city, data=data, existing=existing, space_metric=space_metric, progress=progress
         )
     progress("writing the assessment file and site reports")
-    draft, reports = write_assessment_files(city, assessment, scores, out_dir)
+    draft, reports = write_assessment_files(
+        city, assessment, scores, out_dir, layers={**data.layers, **analysis}
+    )
     return AssessedCity(assessment, scores, kept, draft, reports)
 
 
 def write_assessment_files(
-    city: City, assessment: CityAssessment, scores: gpd.GeoDataFrame, out_dir: Path
+    city: City,
+    assessment: CityAssessment,
+    scores: gpd.GeoDataFrame,
+    out_dir: Path,
+    *,
+    layers: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> tuple[Path, list[Path]]:
     """The assessment for the field team and a printable report per scored site.
 
@@ -346,6 +389,8 @@ def write_assessment_files(
         The city's scored ``assessment`` layer; only its sites get a report.
     out_dir : Path
         The maps folder.
+    layers : mapping of str to GeoDataFrame, optional
+        The city's layers: each report then shows its site plan.
 
     Returns
     -------
@@ -363,7 +408,9 @@ def write_assessment_files(
     folder = out_dir / "sites" / city.slug
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{city.slug}.", dir=folder.parent) as tmp:
-        written = site_reports(reported, scores, Path(tmp), city_label=city.label)
+        written = site_reports(
+            reported, scores, Path(tmp), city_label=city.label, layers=layers, crs=city.crs
+        )
         targets = {p: folder / p.name for p in written}
         replace_files(targets)
     return draft, list(targets.values())

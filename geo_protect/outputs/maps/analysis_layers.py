@@ -164,9 +164,28 @@ def arrowheads(lines: np.ndarray, length_m: float) -> np.ndarray:
     return out
 
 
+def speed_range(frame: pd.DataFrame, low: str, high: str) -> pd.Series:
+    """``"41–58 km/h"`` from two speed columns ("" where either is missing).
+
+    Examples
+    --------
+    >>> speed_range(pd.DataFrame({"lo": [41.2, None], "hi": [58.0, 60.0]}), "lo", "hi").tolist()
+    ['41–58 km/h', '']
+    """
+    idx = frame.index
+    lo = pd.to_numeric(_col(frame, low, idx), errors="coerce").astype("float64")
+    hi = pd.to_numeric(_col(frame, high, idx), errors="coerce").astype("float64")
+    text = [
+        f"{a:.0f}–{b:.0f} km/h" if np.isfinite(a) and np.isfinite(b) else ""
+        for a, b in zip(lo, hi, strict=True)
+    ]
+    return pd.Series(text, index=idx, dtype=object)
+
+
 _APPROACH_FIELDS = {
     "vehicle": "Vehicle",
     "speed": "Impact speed",
+    "range": "Range (low–high sets)",
     "classes": "All classes",
     "run_up": "Run-up",
     "angle": "Impact angle",
@@ -218,6 +237,7 @@ def approach_layer(
         {
             "vehicle": _text(_col(approach, "vehicle", idx), idx),
             "speed": _fmt(speed, "{:.0f} km/h", idx),
+            "range": speed_range(approach, "speed_low_kmh", "speed_high_kmh"),
             "classes": classes.reindex(idx),
             "run_up": _fmt(_col(approach, "run_up_m", idx), "{:.0f} m", idx),
             "angle": _fmt(_col(approach, "impact_angle_deg", idx), "{:.0f}°", idx),
@@ -258,6 +278,7 @@ _ENTRY_FIELDS = {
     "entry": "Entry",
     "cls": "Class",
     "speed": "Worst impact speed",
+    "range": "Range (low–high sets)",
     "vehicle": "Worst vehicle",
     "rating": "Required barrier",
     "width": "Width",
@@ -279,6 +300,7 @@ def entry_layer(entries: gpd.GeoDataFrame, opts: DisplayOptions) -> folium.GeoJs
             "entry": _text(_col(entries, "kind", idx), idx).str.replace("_", " "),
             "cls": cls.map(style.ENTRY_LABELS).fillna(cls),
             "speed": _fmt(speed, "{:.0f} km/h", idx),
+            "range": speed_range(entries, "worst_speed_low_kmh", "worst_speed_high_kmh"),
             "vehicle": _text(_col(entries, "worst_vehicle", idx), idx),
             "rating": _text(_col(entries, "required_rating", idx), idx),
             "width": _fmt(_col(entries, "width_m", idx), "{:.1f} m", idx),

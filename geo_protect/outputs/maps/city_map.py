@@ -38,6 +38,7 @@ from geo_protect.outputs.maps.context_layers import (
 )
 from geo_protect.outputs.maps.display import DisplayOptions, optional_layer
 from geo_protect.outputs.maps.exposure import exposure_band, map_setting
+from geo_protect.outputs.maps.standoff_layer import standoff_layer
 from geo_protect.reference import table
 from geo_protect.schema import SOURCE_LAYERS
 
@@ -402,6 +403,8 @@ def _add_point_layers(
         surveillance_layer(present["surveillance"], opts).add_to(fmap)
     if present["poi"] is not None:
         poi_layer(present["poi"], opts).add_to(fmap)
+    if present["standoff"] is not None and (rings := standoff_layer(present["standoff"], opts)):
+        rings.add_to(fmap)
 
 
 def _add_controls(
@@ -427,7 +430,7 @@ def _add_controls(
 
 
 #: Every layer a map can draw: the source layers and the analysis layers.
-_ALL_LAYERS = (*SOURCE_LAYERS, "space_metric", "entry_point", "approach", "assessment")
+_ALL_LAYERS = (*SOURCE_LAYERS, "space_metric", "entry_point", "approach", "assessment", "standoff")
 
 
 def _bounds(layer: gpd.GeoDataFrame) -> list[list[float]]:
