@@ -13,7 +13,8 @@ stand-off is the single most important factor"). Per (space, vehicle class):
   its crowd is); otherwise the nearest point of the network, ``parking`` when that
   street is a parking aisle or has on-street parking (``parking_tags.csv``), else
   ``street``. Every class reaches the same network unless the vehicle table has a
-  ``width_m`` column (then edges narrower than the vehicle are left out for it).
+  ``width_m`` column: then edges *mapped* narrower than the vehicle are left out for it
+  (a default width is no evidence either way, as in the approach search).
 * **hazard distances** of the explosive the class can carry: the mandatory and
   preferred evacuation distances of the NCTC bomb threat stand-off chart
   (``vbied_standoff.csv``).
@@ -316,6 +317,9 @@ def _reach_per_class(
         else parking.reindex(street_uid).fillna(False).to_numpy(dtype=bool)
     )
     width = network.edges["width_m"].to_numpy(dtype=float)[edge]
+    if "width_source" in network.edges:  # as the approach search: only a mapped width
+        mapped = network.edges["width_source"].astype("string").to_numpy(na_value="") == "width"
+        width = np.where(mapped[edge], width, np.nan)  # closes a street to a wider vehicle
     parts = []
     found: dict[bytes, tuple[IntArray, GeomArray, FloatArray, npt.NDArray[np.object_]]] = {}
     for vehicle in vehicles:

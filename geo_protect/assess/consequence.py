@@ -140,7 +140,8 @@ def apply_peak_answers(
     """The assessment with each site's ``peak_occupancy`` answer driving its consequence.
 
     For every site that answers ``peak_occupancy`` with a number, every pre-filled
-    consequence (one with evidence) is banded again from that number; its evidence says
+    consequence (one with evidence) of the space's own crowd is banded again from that
+    number (a VBIED's, people within the hazard distance of many spaces, is not); its evidence says
     that the assessors' estimate replaced the computed occupancy and keeps the computed
     one as an input. An assessor's override of the consequence still stands (the new
     evidence is recorded under it). Sites without an answer are unchanged.
@@ -169,7 +170,9 @@ def apply_peak_answers(
 
 def _with_answer(sc: Scenario, answer: int, sel: pd.DataFrame) -> Scenario:
     old = sc.consequence
-    if old.evidence is None:
+    if old.evidence is None or "persons_mandatory" in old.evidence.inputs:
+        # a VBIED's consequence counts the people of every space within the hazard
+        # distance, not this space's own peak: the answer does not replace it
         return sc
     rating, rule = _band(np.array([float(answer)]), sel, PEAK_QUESTION)
     inputs: dict[str, Any] = dict(old.evidence.inputs)

@@ -218,7 +218,7 @@ def site_plan(
         _entries(plan, plan["entry_point"].groups.get(space_uid, _NO_ROWS), view),
     ]
     legend, legend_h = st.legend(_legend_items(plan, approaches, rings, view), view.height)
-    name = _text(row.get("name")) or space_uid
+    name = _text(row.get("name")) or _text(row.get("label")) or space_uid
     return _svg(ident, title or f"Site plan – {name}", view, body, legend, legend_h, crs, row)
 
 

@@ -83,7 +83,8 @@ def site_report(
     ]
     scenarios = _scenarios(assessment, space_uid, site, q)
     bands = reference.table("risk_bands")
-    plan = _plan(space_uid, layers, crs)
+    place = site.name or str(summary.get("label") or "") or space_uid
+    plan = _plan(space_uid, layers, crs, place)
     html = (
         environment()
         .get_template("site_report.html.j2")
@@ -108,7 +109,10 @@ def site_report(
 
 
 def _plan(
-    space_uid: str, layers: Mapping[str, gpd.GeoDataFrame] | PlanLayers | None, crs: str | None
+    space_uid: str,
+    layers: Mapping[str, gpd.GeoDataFrame] | PlanLayers | None,
+    crs: str | None,
+    place: str,
 ) -> dict[str, str] | None:
     """The site plan of a report (its SVG and data date), or None without layers."""
     if layers is None:
@@ -121,7 +125,7 @@ def _plan(
         return None
     date = spaces.at[space_uid, "data_date"] if "data_date" in spaces else None
     return {
-        "svg": site_plan(space_uid, plan, crs=crs),
+        "svg": site_plan(space_uid, plan, crs=crs, title=f"Site plan – {place}"),
         "crs": crs,
         "data_date": date if isinstance(date, str) else "unknown",
     }

@@ -109,8 +109,8 @@ def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataF
     """Every layer of a city computed in memory, without a store.
 
     Ingests the city (unless ``data`` is given), analyses it and scores its spaces from
-    the evidence: the source layers plus ``entry_point``, ``approach``, ``space_metric``
-    and ``assessment``. For notebooks, benchmarks and what-if runs.
+    the evidence: the source layers plus ``entry_point``, ``approach``, ``standoff``,
+    ``space_metric`` and ``assessment``. For notebooks, benchmarks and what-if runs.
 
     Raises
     ------
@@ -124,7 +124,9 @@ def evaluate(city: City, data: CityData | None = None) -> dict[str, gpd.GeoDataF
     data = data or ingest_city(city)
     layers = dict(data.layers)
     layers.update(analyse_city(city, data))
-    assessment = draft_assessment(city, data, layers["space_metric"])
+    assessment = draft_assessment(
+        city, data, layers["space_metric"], standoff=layers.get("standoff")
+    )
     layers["assessment"] = score(assessment, data["public_space"])
     return layers
 

@@ -65,6 +65,8 @@ def space_layer(
     area = area.fillna(pd.Series(shapely.area(geoms), index=idx))
     kind = _text(spaces["kind"], idx)
     name = _text(spaces["name"], idx)
+    label = _text(_col(metric, "label", idx), idx)  # "park by Strada X" for unnamed ones
+    name = name.where(name != "", label)
     unnamed = name == ""
     name[unnamed] = "Unnamed " + kind[unnamed].str.replace("_", " ")
     band = _text(risk["band"], idx)
@@ -119,7 +121,9 @@ def crowd_layer(metric: gpd.GeoDataFrame, opts: DisplayOptions) -> folium.GeoJso
     los = _text(_col(metric, "los", idx), idx)
     props = pd.DataFrame(
         {
-            "name": _text(_col(metric, "name", idx), idx),
+            "name": _text(_col(metric, "label", idx), idx).where(
+                lambda t: t != "", _text(_col(metric, "name", idx), idx)
+            ),
             "capacity": _fmt(persons, "{:,.0f} persons", idx),
             "density": _fmt(_col(metric, "design_density", idx), "{:.2f} p/m²", idx),
             "los": los,
