@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from geo_protect.analysis.approach import approach_speeds
 from geo_protect.analysis.entries import entry_points
@@ -21,9 +23,10 @@ from geo_protect.analysis.standoff import crowd_persons, parking_streets, stando
 from geo_protect.cities import City
 from geo_protect.citydata import CityData
 from geo_protect.errors import MissingDataError
+from geo_protect.reference import parameter
 from geo_protect.schema import empty_layer
 
-__all__ = ["analyse_city", "network_and_entries"]
+__all__ = ["analyse_city", "in_metric_crs", "network_and_entries"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ def analyse_city(
             f"{city.slug}: no public spaces to analyse; ingest the city's OSM data or add a "
             "register of spaces (geo_protect.osm.register)"
         )
+    data = in_metric_crs(data, city.crs)
     network, spaces_m, entries = network_and_entries(city, data)
     approach = empty_layer("approach")
     targets = _targets(entries)
@@ -103,6 +107,54 @@ def analyse_city(
         "space_metric": metrics,
         "standoff": reach,
     }
+
+
+#: Metres per degree of latitude (mean; a unit conversion, not a threshold).
+_M_PER_DEGREE = 111_320.0
+
+#: Source layers several analysis steps read: projected once per run, not per step.
+_SHARED_LAYERS = ("street", "barrier", "building")
+
+
+def in_metric_crs(data: CityData, crs: str) -> CityData:
+    """``data`` with the layers several steps read (streets, barriers, buildings) in the
+    metric CRS, projected once; every step accepts any CRS and projects what it gets, so
+    this only saves the repeated projections. Only buildings near a space are kept (the
+    only ones any step uses). The other layers are shared as they are.
+
+    Examples
+    --------
+    >>> from geo_protect.schema import empty_layer
+    >>> d = in_metric_crs(CityData("x", {"street": empty_layer("street")}), "EPSG:32635")
+    >>> str(d["street"].crs), str(d["poi"].crs)
+    ('EPSG:32635', 'EPSG:4326')
+    """
+    layers = dict(data.layers)
+    layers["building"] = _near_spaces(layers["building"], layers["public_space"])
+    for name in _SHARED_LAYERS:
+        if name in layers:
+            layers[name] = layers[name].to_crs(crs)
+    return CityData(data.city, layers, data.report)
+
+
+def _near_spaces(buildings: gpd.GeoDataFrame, spaces: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The buildings the analysis can use: those near a space.
+
+    Buildings count only inside a space (usable area) or between a road within
+    ``frontage_max_offset_m`` and the outline (frontage shielding), so nothing beyond
+    twice that offset (plus the boundary tolerance) of a space matters; four times is
+    kept, measured in degrees at the study area's highest latitude (a superset).
+    """
+    if buildings.empty or spaces.empty:
+        return buildings
+    reach_m = 4 * (parameter("frontage_max_offset_m") + parameter("entry_boundary_tolerance_m"))
+    lat = float(np.abs(spaces.total_bounds[[1, 3]]).max())
+    margin = reach_m / (_M_PER_DEGREE * max(np.cos(np.radians(lat)), 1e-6))
+    box = shapely.box(*np.asarray(spaces.bounds).T)
+    near = shapely.STRtree(buildings.geometry.values).query(
+        shapely.buffer(box, margin, join_style="mitre")
+    )
+    return buildings.iloc[np.unique(near[1])]
 
 
 def network_and_entries(

@@ -279,10 +279,10 @@ def _mapped_entries(
             parts.append(pts.assign(_kind="gate"))
     if not parts:
         return pd.DataFrame()
-    nodes = pd.concat([x[["_kind", "tags", "geometry"]] for x in parts]).set_crs(
-        parts[0].crs, allow_override=True
+    nodes = gpd.GeoDataFrame(
+        pd.concat([x[["_kind", "tags", "geometry"]].to_crs(polys.crs) for x in parts]),
+        geometry="geometry",
     )
-    nodes = gpd.GeoDataFrame(nodes, geometry="geometry").to_crs(polys.crs)
     bnd = shapely.boundary(polys.geometry.values)
     ni, si = shapely.STRtree(bnd).query(nodes.geometry.values, predicate="dwithin", distance=p.tol)
     if len(ni) == 0:

@@ -28,6 +28,7 @@ the street network (``service=parking_aisle``) and count as ``parking``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -38,6 +39,7 @@ import shapely
 from shapely import ops
 
 from geo_protect.analysis.network import SNAP_M, StreetNetwork, street_network
+from geo_protect.analysis.overlap import circle_overlap_area
 from geo_protect.analysis.vehicles import vehicle_classes
 from geo_protect.citydata import CityData
 from geo_protect.errors import ConfigError, ValidationError
@@ -53,9 +55,6 @@ __all__ = [
     "standoff_chart",
 ]
 
-#: Segments per quarter circle of the hazard circles (numerical resolution, not a
-#: threshold): the polygon's area is within 0.07 % of πr².
-QUAD_SEGS = 32
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -119,9 +118,13 @@ def parking_streets(streets: gpd.GeoDataFrame, *, rules: pd.DataFrame | None = N
     allowed = {
         str(k): set(str(v).split("|")) for k, v in zip(rules["key"], rules["values"], strict=True)
     }
-    tags = streets["tags"].map(lambda t: json.loads(t) if isinstance(t, str) and t else {})
-    flag = tags.map(lambda t: any(str(t.get(k, "")) in vals for k, vals in allowed.items()))
-    return flag.astype(bool).rename("parking")
+    text = streets["tags"].astype("string").fillna("")
+    # only the few ways whose tags mention a rule's key are parsed
+    maybe = text.str.contains("|".join(map(re.escape, allowed)), regex=True).to_numpy(dtype=bool)
+    flag = pd.Series(False, index=streets.index, name="parking")
+    tags = text[maybe].map(lambda t: json.loads(t) if t else {})
+    flag[maybe] = tags.map(lambda t: any(str(t.get(k, "")) in vals for k, vals in allowed.items()))
+    return flag.astype(bool)
 
 
 def standoff(
@@ -277,12 +280,16 @@ def persons_within(
     d_max = shapely.distance(centres[k], bound[s]) + shapely.minimum_bounding_radius(spaces)[s]
     per_radius = np.zeros((len(centres), len(values)))
     for j, r in enumerate(values):  # a handful of chart distances, vectorised within
-        inside_area = np.where(d_max <= r, area[s], 0.0)
-        part = (d_max > r) & (d_min < r)
-        if part.any():
-            circles = shapely.buffer(centres, r, quad_segs=QUAD_SEGS)
-            cut = shapely.intersection(circles[k[part]], spaces[s[part]])
-            inside_area[part] = shapely.area(cut)
+        # only the points whose rows ask for this radius (each class has its own two)
+        wanted = np.zeros(len(centres), dtype=bool)
+        wanted[row_point[(radii == r).any(axis=1)]] = True
+        inside_area = np.where(wanted[k] & (d_max <= r), area[s], 0.0)
+        part = wanted[k] & (d_max > r) & (d_min < r)
+        if part.any():  # exact circle ∩ polygon area, in closed form
+            pairs = np.c_[k[part], s[part]]
+            inside_area[part] = circle_overlap_area(
+                unique_xy, np.full(len(centres), r), spaces, pairs
+            )
         per_radius[:, j] = np.bincount(k, weights=density[s] * inside_area, minlength=len(centres))
     col = np.searchsorted(values, radii)
     return per_radius[row_point[:, None], col]

@@ -132,6 +132,9 @@ class _Graph:
     turn_width: FloatArray
     turn_leg: FloatArray
     turn_start: IntArray  # CSR offsets of the turns out of each directed piece (len 2p + 1)
+    turn_count: IntArray  # turns out of each directed piece (np.diff of turn_start)
+    into_order: IntArray  # the turns sorted by successor
+    into_start: IntArray  # CSR offsets of into_order per directed piece (len 2p + 1)
     xy: FloatArray  # vertices of the original geometries, edge after edge
     xy_start: IntArray  # CSR offsets of the vertices of each undirected edge (len n + 1)
     xy_at: FloatArray  # distance of each vertex from its edge's u end
@@ -214,7 +217,12 @@ def _prepare(
         turn_delta=turn[2],
         turn_width=turn[3],
         turn_leg=turn[4],
-        turn_start=np.searchsorted(turn[0], np.arange(2 * n_pieces + 1)).astype(np.int64),
+        turn_start=(turn_start := np.searchsorted(turn[0], np.arange(2 * n_pieces + 1))).astype(
+            np.int64
+        ),
+        turn_count=np.diff(turn_start).astype(np.int64),
+        into_order=(into := np.argsort(turn[1], kind="stable")).astype(np.int64),
+        into_start=np.searchsorted(turn[1][into], np.arange(2 * n_pieces + 1)).astype(np.int64),
         xy=gxy,
         xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
         xy_at=gat,

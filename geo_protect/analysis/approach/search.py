@@ -48,6 +48,7 @@ class _Class:
     turn_cap: FloatArray
     transit: BoolArray  # per directed piece: may be driven through by this class
     fits: BoolArray  # per directed piece: not mapped narrower than the vehicle
+    scratch: tuple[FloatArray, IntArray]  # work arrays of _search (-inf, -1), reused
 
 
 def _vehicle_on(graph: _Graph, row: pd.Series, *, gravity: float) -> _Class:
@@ -74,7 +75,9 @@ def _vehicle_on(graph: _Graph, row: pd.Series, *, gravity: float) -> _Class:
     np.minimum.at(k, graph.bend_dedge, relaxed)
     turn_cap = cap(graph.turn_delta, graph.turn_width, graph.turn_leg)
     turn_cap = np.where(fits[graph.turn_succ], turn_cap, 0.0)
-    return _Class(curve, top_q, start_q, k, bend_cap, turn_cap, graph.transit & fits, fits)
+    n = len(graph.length)
+    scratch = (np.full(n, -np.inf), np.full(n, -1, dtype=np.int64))
+    return _Class(curve, top_q, start_q, k, bend_cap, turn_cap, graph.transit & fits, fits, scratch)
 
 
 def _search(
@@ -97,24 +100,35 @@ def _search(
     if transit is not None:
         front = front[transit[front]]
     gain = graph.length
-    best = np.full(n, -np.inf)
+    n_turns = graph.turn_count
+    best, slot = klass.scratch  # all -inf / -1 between rounds and between calls
     for _ in range(4 * n + 10):  # far above any real number of rounds
         if len(front) == 0:
             return q_in, ptr
-        idx, _owner = _ranges(graph.turn_start[front], np.diff(graph.turn_start)[front])
+        idx, _owner = _ranges(graph.turn_start[front], n_turns[front])
         pred = graph.turn_pred[idx]
         succ = graph.turn_succ[idx]
         cand = np.minimum(klass.turn_cap[idx], np.minimum(klass.k[pred], q_in[pred] + gain[pred]))
         np.maximum.at(best, succ, cand)
-        won = cand >= best[succ]
-        improved = best > q_in + _EPS_E
-        sel = won & improved[succ]
+        top = best[succ]
+        up = top > q_in[succ] + _EPS_E  # per turn: its successor improves this round
+        sel = (cand >= top) & up
         ptr[succ[sel]] = pred[sel]
-        changed = np.flatnonzero(improved)
+        changed = _distinct(succ[up], slot)  # only successors change: O(turns), not O(n)
         q_in[changed] = best[changed]
         best[succ] = -np.inf
         front = changed if transit is None else changed[transit[changed]]
     raise AnalysisError("approach_speeds: the speed search did not converge")  # pragma: no cover
+
+
+def _distinct(values: IntArray, slot: IntArray) -> IntArray:
+    """``values`` without repeats (order kept), in O(len(values)) with a scratch array
+    ``slot`` of -1s covering every value (left all -1 again)."""
+    pos = np.arange(len(values))
+    slot[values] = pos
+    keep = slot[values] == pos  # the last occurrence of each value
+    slot[values] = -1
+    return np.asarray(values[keep], dtype=np.int64)
 
 
 def _solve(
@@ -184,16 +198,17 @@ def _restricted(
     others — the subtrees of the predecessor forest below the removed pieces
     (:func:`_descendants`), and closed pieces — restart from their start values.
     """
+    gone = np.r_[2 * removed, 2 * removed + 1]
     transit = klass.transit.copy()
-    transit[2 * removed] = False
-    transit[2 * removed + 1] = False
-    bad = ~transit
-    below = _descendants(children or _children(ptr), np.r_[2 * removed, 2 * removed + 1])
-    bad[below] = True
-    e0 = np.where(bad, klass.start_q, q_in)
-    p0 = np.where(bad, -1, ptr)
-    frontier = np.unique(graph.turn_pred[bad[graph.turn_succ]])
-    return _search(graph, klass, q_in=e0, ptr=p0, frontier=frontier, transit=transit)
+    transit[gone] = False
+    # only the removed pieces and the labels that depended on them restart; every other
+    # label (closed pieces included) came from a walk that avoids them and stays final
+    bad = np.unique(np.r_[gone, _descendants(children or _children(ptr), gone)])
+    q0, p0 = q_in.copy(), ptr.copy()
+    q0[bad], p0[bad] = klass.start_q[bad], -1
+    turns, _ = _ranges(graph.into_start[bad], graph.into_start[bad + 1] - graph.into_start[bad])
+    frontier = np.unique(graph.turn_pred[graph.into_order[turns]])
+    return _search(graph, klass, q_in=q0, ptr=p0, frontier=frontier, transit=transit)
 
 
 def _children(ptr: IntArray) -> tuple[IntArray, IntArray]:
