@@ -299,8 +299,12 @@ def test_map_draws_the_rings_hidden_by_default() -> None:
     html = fmap.get_root().render()
     assert '"VBIED stand-off rings" : ' + group.get_name() in html  # in the layer control
     assert f"{group.get_name()}.addTo({fmap.get_name()})" not in html  # off by default
-    # one space: its worst class's two rings and its closest point
-    assert html.count('"type": "LineString"') == 2 and html.count('"type": "Point"') == 1
+    # one space: its worst class's two rings (circles around the closest point, radius in
+    # metres) and the closest point itself
+    assert html.count('"type": "Point"') == 3 and "L.circle(" in html
+    worst = layer.sort_values("persons_mandatory").iloc[-1]
+    for ring in ("mandatory_m", "preferred_m"):
+        assert f'"radius": {float(worst[ring])}' in html
 
 
 def test_prefill_gives_vbied_its_own_rules() -> None:

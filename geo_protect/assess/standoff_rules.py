@@ -98,11 +98,7 @@ def standoff_vulnerability(
         + ": "
         + band.astype(str)
     )
-    worst["vulnerability"] = rating
-    worst["rule"] = pd.Series(pd.array(text, dtype="string"), index=worst.index).where(
-        rating.notna()
-    )
-    return worst
+    return _rated(worst, "vulnerability", rating, text)
 
 
 def standoff_consequence(
@@ -137,10 +133,14 @@ def standoff_consequence(
         + " people (this and neighbouring spaces, by area share): "
         + band.astype(str)
     )
-    worst["consequence"] = rating
-    worst["rule"] = pd.Series(pd.array(text, dtype="string"), index=worst.index).where(
-        rating.notna()
-    )
+    return _rated(worst, "consequence", rating, text)
+
+
+def _rated(worst: pd.DataFrame, column: str, rating: pd.Series, text: pd.Series) -> pd.DataFrame:
+    """``worst`` with its rating in ``column`` and the rule's words (where rated)."""
+    worst[column] = rating
+    rule = pd.Series(pd.array(text, dtype="string"), index=worst.index)
+    worst["rule"] = rule.where(rating.notna())
     return worst
 
 

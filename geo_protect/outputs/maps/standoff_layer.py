@@ -12,14 +12,18 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from geo_protect.outputs.maps.display import DisplayOptions, _display, _fmt, _geojson, _metric
+from geo_protect.outputs.maps.display import (
+    DisplayOptions,
+    _display,
+    _fmt,
+    _geojson,
+    _metric,
+    _styled,
+)
 
 __all__ = ["standoff_layer"]
 
-#: Segments per quarter ring drawn (display only: 32 chords, within 0.5 % of the radius).
-_RING_QUAD_SEGS = 8
 _RING_COLOURS = {"mandatory": "#b2182b", "preferred": "#ef8a62"}
 _FIELDS = {
     "space": "Space",
@@ -68,7 +72,6 @@ def standoff_layer(
     for ring in ("mandatory", "preferred"):
         radius = worst[f"{ring}_m"].to_numpy(dtype=float)
         idx = pd.Index(worst.index.astype(str) + "|" + ring)
-        rings = shapely.boundary(shapely.buffer(centres, radius, quad_segs=_RING_QUAD_SEGS))
         props = pd.DataFrame(
             {
                 "space": worst["space_uid"].astype(str).to_numpy(),
@@ -78,23 +81,28 @@ def standoff_layer(
                 "reach": worst["reach"].astype(str).to_numpy(),
                 "closest": _fmt(worst["closest_m"].to_numpy(), "{:,.0f} m", idx).to_numpy(),
                 "persons": _fmt(worst[f"persons_{ring}"].to_numpy(), "~{:,.0f}", idx).to_numpy(),
-                "_ring": ring,
             },
             index=idx,
         )
-        parts.append((props, rings))
-    props = pd.concat([p for p, _ in parts])
-    geoms = np.concatenate([g for _, g in parts])
-    data = _geojson(props, _display(geoms, opts.crs, opts.tolerance_m, opts.decimals))
-    group = folium.FeatureGroup(name=name, show=False)
-    folium.GeoJson(
-        data,
-        style_function=lambda f: {
-            "color": _RING_COLOURS.get(f["properties"]["_ring"], "#b2182b"),
+        style = {
+            "color": _RING_COLOURS[ring],
             "weight": 1.6,
-            "dashArray": None if f["properties"]["_ring"] == "mandatory" else "6 4",
+            "dashArray": None if ring == "mandatory" else "6 4",
             "opacity": 0.9,
-        },
+            "fill": False,
+        }
+        parts.append(
+            (props, {u: {**style, "radius": float(r)} for u, r in zip(idx, radius, strict=True)})
+        )
+    props = pd.concat([p for p, _ in parts])
+    styles = {u: st for _, part in parts for u, st in part.items()}
+    # a ring is an L.Circle: its centre and its radius in metres, exact and compact
+    centre_pts = _display(np.concatenate([centres, centres]), opts.crs, 0.0, opts.decimals)
+    group = folium.FeatureGroup(name=name, show=False)
+    _styled(
+        _geojson(props, centre_pts),
+        styles,
+        marker=folium.Circle(),
         tooltip=folium.GeoJsonTooltip(fields=list(_FIELDS), aliases=list(_FIELDS.values())),
     ).add_to(group)
     points = _geojson(
