@@ -219,3 +219,23 @@ def test_flying_start_speed_follows_the_set_and_the_curve() -> None:
     v0 = 30 * 1.2 / 3.6
     assert out.loc["N3", "start_speed_kmh"] == pytest.approx(36.0)
     assert out.loc["N3", "speed_kmh"] == pytest.approx(v_of(q_of(v0, a0, p) + 30.0, a0, p) * 3.6)
+
+
+def test_the_ramming_evidence_states_the_speed_range() -> None:
+    from geo_protect.assess.evidence import ramming_vulnerability
+
+    metric = pd.DataFrame(
+        {
+            "worst_speed_kmh": [110.0, 60.2, 0.0],
+            "worst_speed_low_kmh": [110.0, 51.0, 0.0],
+            "worst_speed_high_kmh": [110.0, 66.6, 0.0],
+            "n_vehicle_permeable": [3, 2, 0],
+        },
+        index=["capped", "spread", "none"],
+    )
+    rule = ramming_vulnerability(metric)["rule"]
+    assert rule["capped"].endswith("; worst approach 110 km/h under every parameter set")
+    assert rule["spread"].endswith(
+        "; worst approach 60 km/h, 51–67 km/h under the low / high parameter sets"
+    )
+    assert "worst approach" not in rule["none"]

@@ -97,6 +97,17 @@ def ramming_vulnerability(
     )
     if "worst_energy_kj" in space_metric.columns:  # for the risk index
         out["worst_energy_kj"] = space_metric["worst_energy_kj"].astype("Float64")
+    ranges = ("worst_speed_low_kmh", "worst_speed_high_kmh")
+    if all(c in space_metric.columns for c in ranges):  # the sensitivity range, VDA step 6
+        lo, hi = (space_metric[c].astype("Float64") for c in ranges)
+        out[ranges[0]], out[ranges[1]] = lo, hi
+        shown = lo.notna() & hi.notna() & speed.gt(0).fillna(False)
+        kmh = [x.round(0).astype("Int64").astype("string") for x in (speed, lo, hi)]
+        same = (kmh[1] == kmh[2]).fillna(False)
+        spread = " km/h, " + kmh[1] + "–" + kmh[2] + " km/h under the low / high parameter sets"
+        tail = spread.where(~same, " km/h under every parameter set")
+        words = "; worst approach " + kmh[0] + tail
+        out["rule"] = out["rule"].astype("string").where(~shown, out["rule"] + words)
     return out
 
 
@@ -300,7 +311,13 @@ def prefill(
 
 _EVIDENCE_INPUTS: dict[str, tuple[str, ...]] = {
     "attractiveness": ("poi_score", "n_pois", "pois"),
-    "vulnerability": ("worst_speed_kmh", "n_vehicle_permeable", "worst_energy_kj"),
+    "vulnerability": (
+        "worst_speed_kmh",
+        "worst_speed_low_kmh",
+        "worst_speed_high_kmh",
+        "n_vehicle_permeable",
+        "worst_energy_kj",
+    ),
     "consequence": ("people_exposed", "occupancy_rule", "capacity_persons", "area_m2"),
 }
 

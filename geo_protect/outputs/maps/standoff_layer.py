@@ -68,34 +68,7 @@ def standoff_layer(
         ["persons_mandatory", "mandatory_m"], ascending=False, kind="stable"
     ).drop_duplicates("space_uid")
     centres = _metric(worst, opts.crs)
-    parts = []
-    for ring in ("mandatory", "preferred"):
-        radius = worst[f"{ring}_m"].to_numpy(dtype=float)
-        idx = pd.Index(worst.index.astype(str) + "|" + ring)
-        props = pd.DataFrame(
-            {
-                "space": worst["space_uid"].astype(str).to_numpy(),
-                "vehicle": worst["vehicle"].astype(str).to_numpy(),
-                "ring": f"{ring} evacuation",
-                "radius": _fmt(radius, "{:,.0f} m", idx).to_numpy(),
-                "reach": worst["reach"].astype(str).to_numpy(),
-                "closest": _fmt(worst["closest_m"].to_numpy(), "{:,.0f} m", idx).to_numpy(),
-                "persons": _fmt(worst[f"persons_{ring}"].to_numpy(), "~{:,.0f}", idx).to_numpy(),
-            },
-            index=idx,
-        )
-        style = {
-            "color": _RING_COLOURS[ring],
-            "weight": 1.6,
-            "dashArray": None if ring == "mandatory" else "6 4",
-            "opacity": 0.9,
-            "fill": False,
-        }
-        parts.append(
-            (props, {u: {**style, "radius": float(r)} for u, r in zip(idx, radius, strict=True)})
-        )
-    props = pd.concat([p for p, _ in parts])
-    styles = {u: st for _, part in parts for u, st in part.items()}
+    props, styles = _rings(worst)
     # a ring is an L.Circle: its centre and its radius in metres, exact and compact
     centre_pts = _display(np.concatenate([centres, centres]), opts.crs, 0.0, opts.decimals)
     group = folium.FeatureGroup(name=name, show=False)
@@ -119,3 +92,34 @@ def standoff_layer(
         tooltip=folium.GeoJsonTooltip(fields=["space"], aliases=["Closest reach of"]),
     ).add_to(group)
     return group
+
+
+def _rings(worst: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, object]]]:
+    """Popup fields and circle styles (radius in metres) of the two rings of each row."""
+    parts = []
+    for ring in ("mandatory", "preferred"):
+        radius = worst[f"{ring}_m"].to_numpy(dtype=float)
+        idx = pd.Index(worst.index.astype(str) + "|" + ring)
+        props = pd.DataFrame(
+            {
+                "space": worst["space_uid"].astype(str).to_numpy(),
+                "vehicle": worst["vehicle"].astype(str).to_numpy(),
+                "ring": f"{ring} evacuation",
+                "radius": _fmt(radius, "{:,.0f} m", idx).to_numpy(),
+                "reach": worst["reach"].astype(str).to_numpy(),
+                "closest": _fmt(worst["closest_m"].to_numpy(), "{:,.0f} m", idx).to_numpy(),
+                "persons": _fmt(worst[f"persons_{ring}"].to_numpy(), "~{:,.0f}", idx).to_numpy(),
+            },
+            index=idx,
+        )
+        style = {
+            "color": _RING_COLOURS[ring],
+            "weight": 1.6,
+            "dashArray": None if ring == "mandatory" else "6 4",
+            "opacity": 0.9,
+            "fill": False,
+        }
+        radii = {u: {**style, "radius": float(r)} for u, r in zip(idx, radius, strict=True)}
+        parts.append((props, radii))
+    styles = {u: st for _, part in parts for u, st in part.items()}
+    return pd.concat([p for p, _ in parts]), styles
