@@ -46,8 +46,9 @@ LAYERS: dict[str, frozenset[str]] = {
     "osm": frozenset(),
     "analysis": frozenset({"osm"}),
     "assess": frozenset({"osm", "analysis"}),
+    "scenario": frozenset({"osm", "analysis", "assess"}),
     "live": frozenset({"osm", "analysis", "assess", "store"}),
-    "outputs": frozenset({"osm", "analysis", "assess", "store"}),
+    "outputs": frozenset({"osm", "analysis", "assess", "scenario", "store"}),
 }
 #: Modules allowed to read the environment.
 READS_ENVIRONMENT = frozenset({f"{PACKAGE}.settings"} | {f"{PACKAGE}.{s}" for s in SURFACES})

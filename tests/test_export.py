@@ -69,6 +69,8 @@ def test_export_city_writes_every_format(draft: CityAssessment, tmp_path: Path) 
     ]
     assert sorted(pyogrio.list_layers(tmp_path / "brasov.gpkg")[:, 0]) == [
         "assessment",
+        "plan_barrier_line",  # the empty barrier-scenario template (tests/test_scenario_files)
+        "plan_barrier_point",
         "public_space",
     ]
     back = gpd.read_file(tmp_path / "brasov.gpkg", layer="assessment").set_index("uid")

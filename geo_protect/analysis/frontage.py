@@ -97,7 +97,10 @@ def frontage_breaches(
     parts, owner = parts[keep], owner[keep]
     if len(parts) == 0:
         return pd.DataFrame()
-    return _breaches(parts, si[owner], vehicle.iloc[ei[owner]], lines[ei[owner]])
+    found = _breaches(parts, si[owner], vehicle.iloc[ei[owner]], lines[ei[owner]])
+    # a stable order whatever the order of the intermediate geometry: two roads along the
+    # same stretch give breaches at the same point, and the first one of them is kept
+    return found.sort_values(["space", "x", "y", "edge"], kind="stable").reset_index(drop=True)
 
 
 def _roads_along(

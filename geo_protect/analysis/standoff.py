@@ -390,19 +390,29 @@ def _closest(
     if len(s):
         centre = shapely.point_on_surface(spaces)
         part = shapely.intersection(pieces[p], spaces[s])
-        d = shapely.distance(part, centre[s])
-        order = np.lexsort((d, s))
-        first = order[np.r_[True, s[order][1:] != s[order][:-1]]]
+        near = shapely.get_point(shapely.shortest_line(part, centre[s]), 0)
+        first = _first_of_each(s, shapely.distance(part, centre[s]), near)
         best = s[first]
-        point[best] = shapely.get_point(shapely.shortest_line(part[first], centre[best]), 0)
+        point[best] = near[first]
         inside[best] = True
         reach[best] = "inside"
     rest = np.flatnonzero(~inside)
     if len(rest):
-        qi, nearest = tree.query_nearest(spaces[rest], all_matches=False)
-        at = rest[qi]
-        line = shapely.shortest_line(spaces[at], pieces[nearest])
-        point[at] = shapely.get_point(line, 1)
-        dist[at] = shapely.length(line)
+        # every equally near piece (overlapping ways tie), then one chosen by position
+        qi, nearest = tree.query_nearest(spaces[rest], all_matches=True)
+        line = shapely.shortest_line(spaces[rest[qi]], pieces[nearest])
+        ends = shapely.get_point(line, 1)
+        first = _first_of_each(qi, shapely.length(line), ends)
+        at, nearest = rest[qi[first]], nearest[first]
+        point[at] = ends[first]
+        dist[at] = shapely.length(line[first])
         reach[at] = np.where(parking[nearest], "parking", "street")
     return np.arange(n), point, dist, reach
+
+
+def _first_of_each(group: IntArray, dist: FloatArray, points: GeomArray) -> IntArray:
+    """Per group the row of least distance; ties by the point's x, then y (an order that
+    does not depend on how the candidates were listed)."""
+    xy = shapely.get_coordinates(points)
+    order = np.lexsort((xy[:, 1], xy[:, 0], np.round(dist, 9), group))
+    return order[np.r_[True, group[order][1:] != group[order][:-1]]]

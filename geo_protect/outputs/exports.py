@@ -34,6 +34,7 @@ from pyogrio.errors import DataLayerError, DataSourceError, FieldError, Geometry
 
 from geo_protect.atomic import replacing
 from geo_protect.errors import StoreError, ValidationError
+from geo_protect.scenario.files import plan_barrier_template
 from geo_protect.schema import LAYERS, WGS84
 from geo_protect.store.base import Store
 
@@ -192,7 +193,9 @@ def _declared(family: str, types: np.ndarray) -> str:
     return multi if family == "polygon" or np.isin(types, (4, 5, 6)).any() else single
 
 
-def _geopackage_writer(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> _Writer:
+def _geopackage_writer(
+    layers: Mapping[str, gpd.GeoDataFrame], path: Path, *, plan: bool = False
+) -> _Writer:
     if not layers:
         raise ValidationError(f"{path}: no layers to write")
     tables: dict[str, tuple[pd.DataFrame, str]] = {}
@@ -203,6 +206,8 @@ def _geopackage_writer(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> _W
             if not len(frame):  # pyogrio cannot infer field types from an empty object column
                 frame = frame.astype({c: "string" for c in frame if frame[c].dtype == object})
             tables[table_name] = (frame, kind)
+    if plan:  # the empty tables a planner draws a barrier scenario in
+        tables.update(plan_barrier_template())
 
     def write(tmp: Path) -> None:
         for table_name, (frame, kind) in tables.items():
@@ -331,9 +336,11 @@ def export_city(
 
     Writes ``<city>_<layer>.geojson`` and ``<city>_<layer>.csv`` per layer and one
     ``<city>.gpkg`` with every layer (a mixed-geometry layer split by geometry type, see
-    :func:`geopackage_tables`). Every layer is checked before anything is written,
-    and the files replace the previous ones only once all of them are written, so a
-    failed export leaves the previous one as it was.
+    :func:`geopackage_tables`) and the empty ``plan_barrier_point`` and ``plan_barrier_line``
+    tables a planner draws a barrier scenario in (see
+    :func:`geo_protect.scenario.files.plan_barrier_template`). Every layer is checked
+    before anything is written, and the files replace the previous ones only once all of
+    them are written, so a failed export leaves the previous one as it was.
 
     Parameters
     ----------
@@ -375,5 +382,5 @@ def export_city(
             writers[path] = _csv_writer(layer, path)
     if "gpkg" in fmts and layers:
         path = out_dir / f"{city}.gpkg"
-        writers[path] = _geopackage_writer(layers, path)
+        writers[path] = _geopackage_writer(layers, path, plan=True)
     return _write_all(writers)

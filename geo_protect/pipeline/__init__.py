@@ -21,6 +21,7 @@ from geo_protect.pipeline.assessing import (
     store_scores,
     write_assessment_files,
 )
+from geo_protect.pipeline.scenarios import ScenarioRun, run_scenario
 from geo_protect.pipeline.steps import (
     analyse,
     compare_cities,
@@ -34,6 +35,7 @@ from geo_protect.pipeline.store_io import CityOutcome, load_city_data, load_outc
 __all__ = [
     "AssessedCity",
     "CityOutcome",
+    "ScenarioRun",
     "analyse",
     "assess",
     "assess_city",
@@ -50,6 +52,7 @@ __all__ = [
     "read_assessors_work",
     "reassess",
     "run_city",
+    "run_scenario",
     "store_scores",
     "write_assessment_files",
 ]

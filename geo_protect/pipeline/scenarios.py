@@ -1,0 +1,121 @@
+"""Run a planner's barrier scenario on a stored city and write what it changes."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo_protect.atomic import write_atomic
+from geo_protect.cities import City
+from geo_protect.pipeline.store_io import Progress, _quiet, load_city_data
+from geo_protect.scenario.engine import ScenarioResult
+from geo_protect.schema import WGS84
+from geo_protect.store.base import Store
+
+__all__ = ["ScenarioRun", "run_scenario"]
+
+
+@dataclass
+class ScenarioRun:
+    """A scenario applied to a stored city: the result and the files written."""
+
+    result: ScenarioResult
+    geopackage: Path
+    report: Path
+
+
+def run_scenario(
+    store: Store,
+    city: City,
+    path: Path,
+    out_dir: Path,
+    *,
+    name: str | None = None,
+    author: str | None = None,
+    progress: Progress = _quiet,
+) -> ScenarioRun:
+    """Read a scenario file, apply it to the stored city, write its GeoPackage and report.
+
+    The baseline layers in the store are read, never written. Files go to
+    ``out_dir/scenarios/<city>_<name>.gpkg`` and ``.html`` (replaced atomically).
+
+    Raises
+    ------
+    ValidationError
+        When the scenario file does not validate (nothing is written).
+    MissingDataError
+        When the city has not been analysed yet.
+    """
+    from geo_protect.scenario.engine import apply_scenario
+    from geo_protect.scenario.files import read_scenario
+
+    data = load_city_data(store, city)
+    scenario = read_scenario(path, city=city, barriers=data["barrier"], name=name, author=author)
+    progress(f"applying {len(scenario.edits)} edit(s) of {scenario.name!r}")
+    baseline = store.read_layers(city.slug, ["entry_point", "assessment"])
+    result = apply_scenario(city, data, list(scenario.edits), name=scenario.name, baseline=baseline)
+    stem = f"{city.slug}_{_safe(scenario.name)}"
+    folder = out_dir / "scenarios"
+    progress("writing the scenario GeoPackage and report")
+    gpkg = _write_layers(result, baseline, folder / f"{stem}.gpkg")
+    report = _write_report(city, scenario.name, result, folder / f"{stem}.html")
+    return ScenarioRun(result=result, geopackage=gpkg, report=report)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "scenario"
+
+
+def _write_layers(
+    result: ScenarioResult, baseline: dict[str, gpd.GeoDataFrame], path: Path
+) -> Path:
+    """The planned barriers and the changed entries and scores, for QGIS."""
+    from geo_protect.outputs.exports import write_geopackage
+
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    added = result.barriers
+    for family, kinds in (("point", ("Point",)), ("line", ("LineString",))):
+        part = added[added.geom_type.isin(kinds)] if len(added) else added
+        if len(part):
+            layers[f"plan_barrier_{family}"] = gpd.GeoDataFrame(part.astype({"tags": str}))
+    for name, frame, base in (
+        ("entry_change", result.entries, baseline["entry_point"]),
+        ("score_change", result.scores, baseline["assessment"]),
+    ):
+        if len(frame):
+            geom = base.geometry.reindex(frame.index)
+            layers[name] = gpd.GeoDataFrame(frame.astype(str), geometry=geom.values, crs=WGS84)
+    if not layers:
+        layers["entry_change"] = gpd.GeoDataFrame({"note": []}, geometry=[], crs=WGS84)
+    return write_geopackage(layers, path)
+
+
+def _write_report(city: City, name: str, result: ScenarioResult, path: Path) -> Path:
+    """A printable page: the changed entries and scores, before and after."""
+
+    def table(frame: pd.DataFrame, title: str) -> str:
+        if frame.empty:
+            return f"<h2>{html.escape(title)}</h2><p>No change.</p>"
+        return f"<h2>{html.escape(title)}</h2>" + str(frame.to_html(escape=True, na_rep="–"))
+
+    body = (
+        f"<h1>Scenario {html.escape(name)} – {html.escape(city.name)}</h1>"
+        f"<p>Spaces affected: {len(result.affected_spaces)}</p>"
+        + table(result.entries, "Entries that change")
+        + table(result.scores, "Scores that change")
+        + "<p class='attribution'>Map data © OpenStreetMap contributors, ODbL.</p>"
+    )
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Scenario {html.escape(name)}</title>"
+        "<style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse;"
+        "font-size:0.8rem}td,th{border:1px solid #ccc;padding:2px 6px}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, page)
+    return path
