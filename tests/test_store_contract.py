@@ -6,6 +6,7 @@ around Piața Sfatului in Brașov; they are test data, not real OSM data.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,8 @@ import pytest
 import shapely
 
 from geo_protect.citydata import IngestReport
-from geo_protect.errors import StoreError, UnknownCityError, ValidationError
+from geo_protect.errors import MissingDataError, StoreError, UnknownCityError, ValidationError
+from geo_protect.scenario.model import BarrierEdit, Scenario
 from geo_protect.schema import (
     LAYERS,
     PROVENANCE_COLUMNS,
@@ -364,6 +366,82 @@ def test_read_layers_never_sees_a_half_replaced_city(backend: Callable[[], Store
     assert sum(seen.values()) >= MIN_SNAPSHOT_READS
 
 
+# -- barrier scenarios ---------------------------------------------------------------------
+
+
+def _scenario(name: str, *edits: BarrierEdit, author: str | None = "planner") -> Scenario:
+    """A scenario made in Bucharest time (UTC+3 in summer), to see it stored in UTC."""
+    created = datetime.fromisoformat("2026-06-01T12:30:00.123456+03:00")
+    return Scenario(name=name, city="brasov", author=author, created=created, edits=list(edits))
+
+
+ROW = BarrierEdit(
+    kind="bollard_row",
+    geometry=shapely.LineString([(25.58851, 45.64231), (25.58862, 45.64229)]),
+    spacing_m=1.3,
+    rating="V/7200[N2A]/48/90:0.0",
+    note="Strada Republicii – Piața Sfatului",
+)
+OPEN = BarrierEdit(action="open", osm_id="node/268625049", note="deliveries 6-10")
+
+
+def test_scenario_round_trip_and_replace(store: Store) -> None:
+    store.replace_city("brasov", source_layers(), REPORT)
+    assert store.scenarios("brasov") == []
+    first = _scenario("market day", ROW, OPEN)
+    store.save_scenario("brasov", first)
+    assert store.scenarios("brasov") == ["market day"]
+    got = store.read_scenario("brasov", "market day")
+    assert Scenario.model_validate_json(got.document) == first  # geometry and rating exact
+    assert (got.city, got.name, got.author, got.n_edits) == ("brasov", "market day", "planner", 2)
+    assert got.created == datetime(2026, 6, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    assert got.created.utcoffset() is not None and not got.created.utcoffset()
+    # same name: replaced, not added
+    second = _scenario("market day", OPEN, author=None)
+    store.save_scenario("brasov", second)
+    assert store.scenarios("brasov") == ["market day"]
+    again = store.read_scenario("brasov", "market day")
+    assert Scenario.model_validate_json(again.document) == second
+    assert (again.author, again.n_edits) == (None, 1)
+    store.save_scenario("brasov", _scenario("Zebra", ROW))
+    store.save_scenario("brasov", _scenario("after", ROW))
+    assert store.scenarios("brasov") == ["Zebra", "after", "market day"]  # byte order
+
+
+def test_missing_scenarios_are_named(store: Store) -> None:
+    store.replace_city("brasov", source_layers(), REPORT)
+    store.save_scenario("brasov", _scenario("rows", ROW))
+    named = r"city 'brasov' has no scenario 'gates'.*\(stored: rows\)"
+    with pytest.raises(MissingDataError, match=named):
+        store.read_scenario("brasov", "gates")
+    store.replace_city("malaga", source_layers(), REPORT)
+    assert store.scenarios("malaga") == []  # scenarios belong to one city
+    with pytest.raises(MissingDataError, match="'malaga' has no scenario 'rows'"):
+        store.read_scenario("malaga", "rows")
+    with pytest.raises(UnknownCityError, match="eindhoven"):
+        store.save_scenario("eindhoven", _scenario("rows", ROW))
+    with pytest.raises(UnknownCityError, match="eindhoven"):
+        store.scenarios("eindhoven")
+    assert store.cities() == ["brasov", "malaga"]
+
+
+def test_scenarios_leave_the_layers_and_outlive_a_reingest(store: Store) -> None:
+    layers = source_layers()
+    store.replace_city("brasov", layers, REPORT)
+    ingested = store.info("brasov").ingested_at
+    store.save_scenario("brasov", _scenario("rows", ROW))
+    for name, layer in layers.items():
+        assert_same_layer(store.read_layer("brasov", name), layer)
+    assert store.layers("brasov") == list(SOURCE_LAYERS)  # a scenario is not a layer
+    assert (store.report("brasov"), store.info("brasov").ingested_at) == (REPORT, ingested)
+    store.write_layers("brasov", {"street": layers["street"].iloc[:1]})
+    store.replace_city("brasov", source_layers(suffix="0"), IngestReport())
+    assert store.scenarios("brasov") == ["rows"]
+    assert Scenario.model_validate_json(store.read_scenario("brasov", "rows").document).edits == [
+        ROW
+    ]
+
+
 # -- GeoPackage specifics ------------------------------------------------------------------
 
 
@@ -396,4 +474,25 @@ def test_geopackage_failure_keeps_the_old_file(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="expected polygons"):
         store.write_layers("brasov", {"street": bad["street"], "building": bad["building"]})
     assert (tmp_path / "brasov.gpkg").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".brasov.lock", "brasov.gpkg"]
+
+
+def test_geopackage_scenario_table_leaves_the_layer_tables_as_they_were(tmp_path: Path) -> None:
+    store = GeoPackageStore(tmp_path, reference_version="test")
+    store.replace_city("brasov", source_layers(), REPORT)
+    path = tmp_path / "brasov.gpkg"
+
+    def tables() -> dict[str, list[tuple[Any, ...]]]:
+        with sqlite3.connect(path) as con:
+            return {n: con.execute(f'SELECT * FROM "{n}"').fetchall() for n in SOURCE_LAYERS}
+
+    before = tables()
+    store.save_scenario("brasov", _scenario("rows", ROW))
+    store.save_scenario("brasov", _scenario("rows", ROW, OPEN))
+    assert tables() == before  # the same rows, geometry blobs byte for byte
+    listed = dict(pyogrio.list_layers(path).tolist())
+    assert listed["scenario"] is None  # non-spatial, as QGIS sees it
+    kept = pyogrio.read_dataframe(path, layer="scenario")
+    assert kept[["name", "author", "n_edits"]].values.tolist() == [["rows", "planner", 2]]
+    assert kept["created"].tolist() == ["2026-06-01T09:30:00.123456+00:00"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".brasov.lock", "brasov.gpkg"]

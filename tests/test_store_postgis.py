@@ -106,12 +106,13 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
 def test_migrations_run_on_open_and_are_idempotent(postgis_url: str) -> None:
     stores = [PostGISStore(postgis_url, reference_version="test") for _ in range(3)]
     try:
-        # five revisions: source layers, analysis layers, stand-off, ranking, speed ranges
-        assert migrations.head_revision() == "0005"
+        # six revisions: source layers, analysis layers, stand-off, ranking, speed ranges,
+        # barrier scenarios (0006, issue 10)
+        assert migrations.head_revision() == "0006"
         with stores[0].engine.connect() as conn:
-            assert migrations.current_revision(conn) == "0005"
+            assert migrations.current_revision(conn) == "0006"
         rows = _query(stores[0], "SELECT version_num FROM geo_protect.alembic_version")
-        assert rows == [("0005",)]
+        assert rows == [("0006",)]
     finally:
         for store in stores:
             store.close()
@@ -126,8 +127,10 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
     with postgis_store.engine.begin() as conn:
         migrations.upgrade(conn)
     analysis = ("entry_point", "approach", "space_metric", "assessment", "standoff")
-    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
-        analysis
+    # alembic_version, city, the layers and scenario (0006)
+    assert (
+        len(_query(postgis_store, tables, s=SCHEMA))
+        == 1 + 1 + len(SOURCE_LAYERS) + len(analysis) + 1
     )
 
 

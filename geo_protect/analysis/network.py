@@ -28,7 +28,12 @@ from geo_protect.analysis.barriers import apply_barriers, clear_gaps, empty_clos
 from geo_protect.errors import AnalysisError
 from geo_protect.reference import parameter, table
 
-__all__ = ["StreetNetwork", "clear_gaps", "street_network"]
+__all__ = [
+    "StreetNetwork",
+    "clear_gaps",
+    "street_network",
+    "with_barriers",
+]
 
 #: Coordinates closer than this (metres) are one vertex when noding.
 SNAP_M = 0.01  # also where the approach search merges cuts of an edge
@@ -135,14 +140,58 @@ def street_network(
 
     edges, nodes = _node(lines)
     _add_attributes(edges, lines, lane_width=lane_width)
+    bare = StreetNetwork(nodes=nodes, edges=edges, crs=crs, barriers=empty_closures())
+    return with_barriers(
+        bare, barriers, max_bollard_gap_m=max_gap, bollard_gap_tolerance_m=bollard_gap_tolerance_m
+    )
+
+
+def with_barriers(
+    network: StreetNetwork,
+    barriers: gpd.GeoDataFrame | None,
+    *,
+    max_bollard_gap_m: float | None = None,
+    bollard_gap_tolerance_m: float | None = None,
+) -> StreetNetwork:
+    """The same streets closed by another set of barriers (no re-noding).
+
+    What a barrier scenario changes: :func:`street_network` is this on the noded streets.
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        A noded network (its own closures are dropped).
+    barriers : GeoDataFrame or None
+        The ``barrier`` layer (any CRS).
+    max_bollard_gap_m, bollard_gap_tolerance_m : float, optional
+        As for :func:`street_network`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> s = gpd.GeoDataFrame({"name": ["A"], "highway": ["residential"], "walk": [True],
+    ...     "hostile_vehicle": [True], "width_m": [6.0], "lanes": [np.nan],
+    ...     "maxspeed_kmh": [np.nan]}, geometry=[shapely.LineString([(0, 0), (100, 0)])],
+    ...     index=["way/1"], crs="EPSG:32635")
+    >>> net = street_network(s, crs="EPSG:32635")
+    >>> block = gpd.GeoDataFrame({"kind": ["block"]}, geometry=[shapely.Point(50, 0)],
+    ...     index=["node/1"], crs="EPSG:32635")
+    >>> with_barriers(net, block).barriers["barrier_uid"].tolist()
+    ['node/1']
+    """
+    max_gap = parameter("max_bollard_gap_m") if max_bollard_gap_m is None else max_bollard_gap_m
+    edges = network.edges.copy()
     edges["blocked_by"] = pd.Series(pd.NA, index=edges.index, dtype="string")
     edges["clear_gap_m"] = np.nan
     closures = empty_closures()
     if barriers is not None and not barriers.empty:
         closures = apply_barriers(
-            edges, barriers.to_crs(crs), max_gap=max_gap, gap_tolerance=bollard_gap_tolerance_m
+            edges,
+            barriers.to_crs(network.crs),
+            max_gap=max_gap,
+            gap_tolerance=bollard_gap_tolerance_m,
         )
-    return StreetNetwork(nodes=nodes, edges=edges, crs=crs, barriers=closures)
+    return StreetNetwork(nodes=network.nodes, edges=edges, crs=network.crs, barriers=closures)
 
 
 def _node(lines: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -83,6 +84,21 @@ def _print(result: ScenarioResult) -> None:
             str(row.get("band_after")),
         )
     console.print(s)
+    checks = result.checks
+    c = Table(title="Planned barriers (speed reaching each one, high set)")
+    for col in ("barrier", "street", "closes", "vehicle", "km/h", "rating covers"):
+        c.add_column(col)
+    for _, row in checks.iterrows():
+        cov = row["covers"]
+        c.add_row(
+            str(row["barrier_uid"]),
+            str(row["street_uid"]),
+            "yes" if row["closes"] else "NO (gap or short)",
+            str(row["vehicle"]),
+            _kmh(row["speed_high_kmh"]),
+            "no rating" if pd.isna(cov) else ("yes" if cov else "NO"),
+        )
+    console.print(c)
 
 
 def _kmh(value: object) -> str:

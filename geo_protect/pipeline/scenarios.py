@@ -13,10 +13,11 @@ from geo_protect.atomic import write_atomic
 from geo_protect.cities import City
 from geo_protect.pipeline.store_io import Progress, _quiet, load_city_data
 from geo_protect.scenario.engine import ScenarioResult
+from geo_protect.scenario.model import Scenario
 from geo_protect.schema import WGS84
 from geo_protect.store.base import Store
 
-__all__ = ["ScenarioRun", "run_scenario"]
+__all__ = ["ScenarioRun", "run_scenario", "stored_scenario"]
 
 
 @dataclass
@@ -40,13 +41,14 @@ def run_scenario(
 ) -> ScenarioRun:
     """Read a scenario file, apply it to the stored city, write its GeoPackage and report.
 
-    The baseline layers in the store are read, never written. Files go to
-    ``out_dir/scenarios/<city>_<name>.gpkg`` and ``.html`` (replaced atomically).
+    The baseline layers in the store are read, never written; once applied, the scenario
+    is saved in the store (``store.save_scenario``, replacing one of the same name). Files
+    go to ``out_dir/scenarios/<city>_<name>.gpkg`` and ``.html`` (replaced atomically).
 
     Raises
     ------
     ValidationError
-        When the scenario file does not validate (nothing is written).
+        When the scenario file does not validate (nothing is written or stored).
     MissingDataError
         When the city has not been analysed yet.
     """
@@ -58,12 +60,51 @@ def run_scenario(
     progress(f"applying {len(scenario.edits)} edit(s) of {scenario.name!r}")
     baseline = store.read_layers(city.slug, ["entry_point", "assessment"])
     result = apply_scenario(city, data, list(scenario.edits), name=scenario.name, baseline=baseline)
+    progress(f"storing scenario {scenario.name!r}")
+    store.save_scenario(city.slug, scenario)  # only a scenario that read and applied
     stem = f"{city.slug}_{_safe(scenario.name)}"
     folder = out_dir / "scenarios"
     progress("writing the scenario GeoPackage and report")
     gpkg = _write_layers(result, baseline, folder / f"{stem}.gpkg")
     report = _write_report(city, scenario.name, result, folder / f"{stem}.html")
     return ScenarioRun(result=result, geopackage=gpkg, report=report)
+
+
+def stored_scenario(store: Store, city: str, name: str) -> Scenario:
+    """A scenario saved by :func:`run_scenario`, validated back into a :class:`Scenario`.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+    city : str
+        The city's slug.
+    name : str
+        The scenario's name.
+
+    Returns
+    -------
+    Scenario
+        The scenario as it was stored.
+
+    Raises
+    ------
+    MissingDataError
+        The city has no scenario of that name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from geo_protect.citydata import IngestReport
+    >>> from geo_protect.store import GeoPackageStore
+    >>> store = GeoPackageStore(Path(tempfile.mkdtemp()), reference_version="test")
+    >>> store.replace_city("brasov", {}, IngestReport())
+    >>> stored_scenario(store, "brasov", "rows")
+    Traceback (most recent call last):
+    ...
+    geo_protect.errors.MissingDataError: city 'brasov' has no scenario 'rows' in ...
+    """
+    return Scenario.model_validate_json(store.read_scenario(city, name).document)
 
 
 def _safe(name: str) -> str:
@@ -107,6 +148,7 @@ def _write_report(city: City, name: str, result: ScenarioResult, path: Path) -> 
         f"<p>Spaces affected: {len(result.affected_spaces)}</p>"
         + table(result.entries, "Entries that change")
         + table(result.scores, "Scores that change")
+        + table(result.checks, "Planned barriers: do they close the street, does the rating cover")
         + "<p class='attribution'>Map data © OpenStreetMap contributors, ODbL.</p>"
     )
     page = (

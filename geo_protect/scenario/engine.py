@@ -53,6 +53,7 @@ class ScenarioResult:
     entries: pd.DataFrame  # per changed entry: before / after of ENTRY_COLUMNS
     scores: pd.DataFrame  # per changed (space, threat): before / after of SCORE_COLUMNS
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # the edited analysis
+    checks: pd.DataFrame = field(default_factory=pd.DataFrame)  # scenario.checks.barrier_checks
 
     @property
     def affected_spaces(self) -> list[str]:
@@ -198,7 +199,21 @@ def apply_scenario(
     after = _evaluate(city, after_data)
     entries = _changed(base["entry_point"], after["entry_point"], ENTRY_COLUMNS)
     scores = _changed(base["assessment"], after["assessment"], SCORE_COLUMNS)
-    return ScenarioResult(name=name, barriers=added, entries=entries, scores=scores, layers=after)
+    checks = _checks(city, data, after_data, added)
+    return ScenarioResult(
+        name=name, barriers=added, entries=entries, scores=scores, layers=after, checks=checks
+    )
+
+
+def _checks(city: City, data: CityData, after: CityData, added: gpd.GeoDataFrame) -> pd.DataFrame:
+    """:func:`~geo_protect.scenario.checks.barrier_checks` on both networks."""
+    from geo_protect.analysis.network import street_network, with_barriers
+    from geo_protect.scenario.checks import CHECK_COLUMNS, barrier_checks
+
+    if added.empty or data["street"].empty:
+        return pd.DataFrame(columns=list(CHECK_COLUMNS))
+    before_net = street_network(data["street"], data["barrier"], crs=city.crs)
+    return barrier_checks(added, before_net, with_barriers(before_net, after["barrier"]))
 
 
 def _evaluate(city: City, data: CityData) -> dict[str, gpd.GeoDataFrame]:

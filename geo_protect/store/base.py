@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import geopandas as gpd
 
 from geo_protect.citydata import IngestReport
+from geo_protect.store.scenarios import ScenarioDocument, StoredScenario
 
 __all__ = ["Store"]
 
@@ -67,4 +68,35 @@ class Store(Protocol):
 
     def layers(self, city: str) -> list[str]:
         """Names of the layers stored for ``city``."""
+        ...
+
+    def save_scenario(self, city: str, scenario: ScenarioDocument) -> None:
+        """Store a barrier scenario of an ingested city, in one transaction.
+
+        A scenario of the same name in the city is replaced; the layers are not touched.
+
+        Parameters
+        ----------
+        city : str
+            The city's slug (an :class:`~geo_protect.errors.UnknownCityError` if not stored).
+        scenario : ScenarioDocument
+            A :class:`~geo_protect.scenario.model.Scenario` (kept as its JSON dump, with
+            its name, author, creation time and number of edits).
+        """
+        ...
+
+    def scenarios(self, city: str) -> list[str]:
+        """Names of the scenarios stored for ``city``, sorted."""
+        ...
+
+    def read_scenario(self, city: str, name: str) -> StoredScenario:
+        """The stored scenario ``name`` of ``city``.
+
+        Its ``document`` is the JSON that ``Scenario.model_validate_json`` reads back.
+
+        Raises
+        ------
+        MissingDataError
+            The city has no scenario of that name (the message names both).
+        """
         ...

@@ -3,10 +3,12 @@
 ``<folder>/<city>.gpkg`` holds one table per layer (named after it, geometry column
 ``geom`` in EPSG:4326, the ``uid`` as a text column) and the non-spatial table
 ``geo_protect_city`` with one row: ingest time, reference version, ingest report and
-the list of stored layers. The files are GeoPackage 1.2 (:data:`GPKG_VERSION`), which
-GDAL 3.6 (Debian 12's QGIS) opens without a version warning; the ``barrier`` table keeps
-its mixed points and lines (geometry type GEOMETRY) because the store's contract is one
-table per layer — the GIS export (:mod:`geo_protect.outputs.exports`) splits it.
+the list of stored layers; once one is saved, the non-spatial table ``scenario`` holds
+the barrier scenarios (:mod:`geo_protect.store.scenarios`; a re-ingest keeps them). The
+files are GeoPackage 1.2 (:data:`GPKG_VERSION`), which GDAL 3.6 (Debian 12's QGIS) opens
+without a version warning; the ``barrier`` table keeps its mixed points and lines
+(geometry type GEOMETRY) because the store's contract is one table per layer — the GIS
+export (:mod:`geo_protect.outputs.exports`) splits it.
 
 Every write builds a temporary GeoPackage in the same folder, flushes it to disk and
 moves it over the old one with :func:`os.replace`
@@ -47,6 +49,13 @@ from geo_protect.store._common import (
     report_from_json,
     report_to_json,
     spec_of,
+)
+from geo_protect.store.scenarios import (
+    ScenarioDocument,
+    StoredScenario,
+    gpkg_scenarios,
+    missing_scenario,
+    write_gpkg_scenarios,
 )
 
 __all__ = ["GPKG_VERSION", "META_TABLE", "GeoPackageStore"]
@@ -167,6 +176,37 @@ class GeoPackageStore:
         """Names of the layers stored for ``city`` (empty ones included)."""
         return list(self._meta(self._existing(city))["layers"])
 
+    def save_scenario(self, city: str, scenario: ScenarioDocument) -> None:
+        """Store ``scenario`` in the city's file (table ``scenario``), replacing its namesake.
+
+        The file is copied, the copy's ``scenario`` table rewritten and moved over the
+        old file: the layer tables are not rewritten.
+        """
+        record = StoredScenario.of(city, scenario)
+        path = self._existing(city)
+        with self._lock(city):
+            try:
+                with replacing(path) as tmp:
+                    shutil.copyfile(path, tmp)
+                    with closing(_connect(tmp)) as con:
+                        kept = [r for r in gpkg_scenarios(city, con) if r.name != record.name]
+                    write_gpkg_scenarios(tmp, [*kept, record], GPKG_VERSION)
+            except _GDAL_ERRORS as exc:
+                raise StoreError(f"{path}: saving scenario {record.name!r} failed: {exc}") from exc
+
+    def scenarios(self, city: str) -> list[str]:
+        """Names of the scenarios stored for ``city``, sorted."""
+        return [r.name for r in self._scenarios(city)]
+
+    def read_scenario(self, city: str, name: str) -> StoredScenario:
+        """The scenario ``name`` of ``city`` (:class:`MissingDataError` if it has none)."""
+        records = self._scenarios(city)
+        found = [r for r in records if r.name == name]
+        if not found:
+            where = f"the GeoPackage store {self.folder}"
+            raise missing_scenario(city, name, [r.name for r in records], where)
+        return found[0]
+
     # -- extras ---------------------------------------------------------------------
 
     def info(self, city: str) -> CityInfo:
@@ -204,6 +244,14 @@ class GeoPackageStore:
             )
         return path
 
+    def _scenarios(self, city: str) -> list[StoredScenario]:
+        path = self._existing(city)
+        try:
+            with closing(_connect(path)) as con:
+                return gpkg_scenarios(city, con)
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(f"{path}: cannot read the scenario table: {exc}") from exc
+
     def _meta(self, path: Path) -> _Meta:
         try:
             with closing(_connect(path)) as con:
@@ -222,8 +270,9 @@ class GeoPackageStore:
     ) -> None:
         """Write a new GeoPackage next to the old one and move it over it.
 
-        With ``meta`` the new file holds only ``layers``; without, it starts as a copy of
-        the current file. Writers of one city queue on a lock file (``.<city>.lock``).
+        With ``meta`` the new file holds only ``layers`` (and the city's scenarios);
+        without, it starts as a copy of the current file. Writers of one city queue on a
+        lock file (``.<city>.lock``).
         """
         target = self.path(city)
         names = list(layers)
@@ -262,6 +311,9 @@ class GeoPackageStore:
             record, stored = dict(meta), names
         for name in names:
             self._write_layer(tmp, name, conform(name, layers[name]))
+        kept = self._scenarios(city) if meta is not None and self.path(city).is_file() else []
+        if kept:  # scenarios are edits on the city, not layers: a re-ingest keeps them
+            write_gpkg_scenarios(tmp, kept, GPKG_VERSION)
         record["layers"] = json.dumps(order_layers(stored))
         pyogrio.write_dataframe(
             pd.DataFrame({k: [v] for k, v in record.items()}),

@@ -4,7 +4,8 @@ Schema ``geo_protect`` (created and upgraded by the Alembic migrations in
 :mod:`geo_protect.store.migrations` when the store opens) holds one table per layer, keyed by
 ``(city, uid)``, with typed columns (``tags`` is JSONB) and a ``geom`` column in
 EPSG:4326 with a GiST index, plus the ``city`` table (slug, ingest time, reference
-version, ingest report, stored layers). Writes delete the city's rows and COPY the new
+version, ingest report, stored layers) and the ``scenario`` table of barrier scenarios
+(:mod:`geo_protect.store.scenarios`). Writes delete the city's rows and COPY the new
 ones in a single transaction, so readers see the old city or the new one, never half;
 :meth:`PostGISStore.read_layers` reads several layers in one ``REPEATABLE READ``
 transaction (one snapshot), so it never sees a write half-way either.
@@ -35,6 +36,7 @@ from geo_protect.citydata import IngestReport
 from geo_protect.errors import StoreError, StoreUnavailableError, UnknownCityError
 from geo_protect.schema import LayerSpec, canonical_json, conform, empty_layer
 from geo_protect.store import migrations
+from geo_protect.store import scenarios as _scenarios
 from geo_protect.store._common import (
     CityInfo,
     check_slug,
@@ -239,6 +241,26 @@ class PostGISStore:
     def layers(self, city: str) -> list[str]:
         """Names of the layers stored for ``city`` (empty ones included)."""
         return self.info(city).layers
+
+    def save_scenario(self, city: str, scenario: _scenarios.ScenarioDocument) -> None:
+        """Store ``scenario`` (table ``scenario``), replacing its namesake in the city."""
+        record = _scenarios.StoredScenario.of(check_slug(city), scenario)
+        with self._transaction(f"saving scenario {record.name!r} of {city!r}") as conn:
+            self._record(conn, city)
+            _scenarios.pg_save_scenario(conn, record)
+
+    def scenarios(self, city: str) -> list[str]:
+        """Names of the scenarios stored for ``city``, sorted."""
+        with self._transaction(f"listing the scenarios of {city!r}") as conn:
+            self._record(conn, check_slug(city))
+            return _scenarios.pg_scenario_names(conn, city)
+
+    def read_scenario(self, city: str, name: str) -> _scenarios.StoredScenario:
+        """The scenario ``name`` of ``city`` (:class:`MissingDataError` if it has none)."""
+        with self._transaction(f"reading scenario {name!r} of {city!r}") as conn:
+            self._record(conn, check_slug(city))
+            where = f"the PostGIS store {self.url}"
+            return _scenarios.pg_read_scenario(conn, city, name, where)
 
     # -- extras ---------------------------------------------------------------------
 

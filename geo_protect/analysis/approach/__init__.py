@@ -120,7 +120,7 @@ from geo_protect.analysis.approach.geometry import (
     _target_spaces,
     turn_radius,
 )
-from geo_protect.analysis.approach.pieces import _locate
+from geo_protect.analysis.approach.pieces import WholeNetwork, _locate, through_lengths
 from geo_protect.analysis.approach.search import _solve, _vehicle_on
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.analysis.vehicles import (
@@ -136,7 +136,14 @@ from geo_protect.reference import parameter
 from geo_protect.reference import version as reference_version
 from geo_protect.schema import APPROACH, WGS84, conform, empty_layer
 
-__all__ = ["APPROACH", "TARGET_COLUMNS", "approach_speeds", "turn_radius"]
+__all__ = [
+    "APPROACH",
+    "TARGET_COLUMNS",
+    "WholeNetwork",
+    "approach_speeds",
+    "through_lengths",
+    "turn_radius",
+]
 
 
 #: Columns of the ``targets`` frame of :func:`approach_speeds`.
@@ -155,20 +162,19 @@ def approach_speeds(
     safety_factor: float | None = None,
     default_width_m: float | None = None,
     sensitivity: pd.DataFrame | None = None,
+    whole: WholeNetwork | None = None,
 ) -> gpd.GeoDataFrame:
     """Worst-case hostile-vehicle approach of every target, per vehicle class.
 
     See the module docstring for the model and why the search is exact over all
-    approach paths. Ground is taken as flat (no elevation data): the ``method`` column
-    says so on every row.
+    approach paths. Flat ground (no elevation data): ``method`` says so on every row.
 
     Parameters
     ----------
     network : StreetNetwork
-        The street network. Vehicles drive :attr:`StreetNetwork.vehicle_edges`; an edge
-        of a vehicle-passable class closed by a barrier is not driven through, but a
-        target on it is reached along it from its outer end (by the entry-point contract
-        the barrier lies beyond a vehicle-permeable entry, else the entry is blocked).
+        The street network. Vehicles drive :attr:`StreetNetwork.vehicle_edges`, never
+        through a closing barrier; a target on a closed edge is reached along it from
+        its outer end (the entry-point contract puts the barrier beyond the entry).
     targets : DataFrame
         One row per vehicle-permeable entry point, index = entry uid, columns
         ``space_uid``, ``edge`` (id in ``network.edges``), ``at_m`` (distance along that
@@ -185,13 +191,14 @@ def approach_speeds(
     friction, road_speed_factor : float, optional
         Nominal μ and road-start factor where the table gives none (default
         ``hvm_friction``, ``hvm_road_speed_factor``).
-    gravity, safety_factor : float, optional
-        Override ``gravity_ms2`` and ``hvm_safety_factor``.
-    default_width_m : float, optional
-        Width of edges without one (default ``lane_width_m``).
+    gravity, safety_factor, default_width_m : float, optional
+        Override ``gravity_ms2``, ``hvm_safety_factor`` and ``lane_width_m`` (the width
+        of edges without one).
     sensitivity : DataFrame, optional
         The low and high parameter sets (default ``vda_sensitivity.csv``; see
         :func:`~geo_protect.analysis.vehicles.parameter_sets`).
+    whole : WholeNetwork, optional
+        When ``network`` is a part of a larger network: what the search needs of it.
 
     Returns
     -------
@@ -203,9 +210,8 @@ def approach_speeds(
     Raises
     ------
     AnalysisError
-        If ``targets`` lacks a column, names an edge the network does not have, has an
-        ``at_m`` outside its edge or a ``towards`` other than u/v, or if the vehicle
-        table is incomplete.
+        If ``targets`` lacks a column or has a bad edge, ``at_m`` or ``towards``, or if
+        the vehicle table is incomplete.
     """
     model = _Model.resolve(gravity, safety_factor, default_width_m)
     fleet = vehicle_classes() if vehicles is None else vehicles
@@ -216,13 +222,21 @@ def approach_speeds(
     edge_of, pos_of = _check_targets(network, targets)
     if targets.empty:
         return empty_layer("approach")
-
     found = _target_spaces(spaces, targets, network.crs)
-    graph = _prepare(network, default_width_m=model.default_width, outlines=_outlines(found))
+    cuts = _outlines(found, _cut_spaces(spaces, whole))
+    through = None if whole is None else whole.through_m
+    graph = _prepare(network, default_width_m=model.default_width, outlines=cuts, through_m=through)
     tgt_dedge, tgt_x = _target_pieces(graph, targets, edge_of, pos_of)
     space_edges = _space_edges(graph, found)
     frames = _class_frames(graph, targets, sets, model, tgt_dedge, tgt_x, space_edges)
     return _layer(network, frames, edge_of, pos_of, len(fleet))
+
+
+def _cut_spaces(spaces: gpd.GeoDataFrame | None, whole: WholeNetwork | None) -> IntArray | None:
+    """Positions in ``spaces`` of the whole network's cut spaces."""
+    if whole is None or spaces is None:
+        return None
+    return np.asarray(pd.Index(spaces.index).get_indexer(list(whole.cut_spaces)), dtype=np.int64)
 
 
 class _Model(NamedTuple):

@@ -33,6 +33,7 @@ from geo_protect.analysis.approach.pieces import (
     FloatArray,
     IntArray,
     _cut,
+    _given_through,
     _locate,
     _Pieces,
     _through_length,
@@ -155,11 +156,12 @@ def _prepare(
     *,
     default_width_m: float,
     outlines: npt.NDArray[np.object_] | None = None,
+    through_m: pd.DataFrame | None = None,
 ) -> _Graph:
     """Directed pieces, bends and turns of the vehicle network (class independent).
 
-    ``outlines`` (boundaries of the targets' spaces, metric) cut the edges where they
-    meet them, as do the network's closing barriers.
+    ``outlines`` (the targets' space boundaries, metric) cut the edges where they meet
+    them, as do closing barriers; ``through_m``: see :func:`.pieces.through_lengths`.
     """
     ve = network.edges[network.edges["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)]
     if ve.empty:
@@ -203,7 +205,7 @@ def _prepare(
         edge_length=length,
         length=np.repeat(pieces.hi - pieces.lo, 2),
         road_v=np.repeat(road_v, 2),
-        through_m=np.repeat(_through_length(pieces, through), 2),
+        through_m=np.repeat(_piece_through(pieces, ve, through, through_m), 2),
         width=np.repeat(width[pieces.edge], 2),
         width_mapped=np.repeat(mapped[pieces.edge], 2),
         bend_dedge=bend[0],
@@ -227,6 +229,15 @@ def _prepare(
         xy_start=np.searchsorted(gown, np.arange(n + 1)).astype(np.int64),
         xy_at=gat,
     )
+
+
+def _piece_through(
+    pieces: _Pieces, ve: pd.DataFrame, through: BoolArray, given: pd.DataFrame | None
+) -> FloatArray:
+    """Per piece: the length of its through route, measured here or given."""
+    if given is None:
+        return _through_length(pieces, through)
+    return _given_through(pieces, pd.Index(ve.index), given)
 
 
 def _simplify(geoms: npt.NDArray[np.object_], width: FloatArray) -> _Simple:
@@ -366,13 +377,15 @@ def _target_spaces(
     return target_space.astype(np.int64), metric.geometry.to_numpy()
 
 
-def _outlines(found: tuple[IntArray, npt.NDArray[np.object_]] | None) -> npt.NDArray[np.object_]:
-    """Boundaries of the targets' spaces (where the pieces are cut)."""
+def _outlines(
+    found: tuple[IntArray, npt.NDArray[np.object_]] | None, also: IntArray | None = None
+) -> npt.NDArray[np.object_]:
+    """Boundaries of the targets' spaces and of spaces ``also`` (where pieces are cut)."""
     if found is None:
         return np.zeros(0, dtype=object)
     target_space, polys = found
-    wanted = np.unique(target_space[target_space >= 0])
-    return np.asarray(shapely.boundary(polys[wanted]), dtype=object)
+    wanted = np.unique(np.r_[target_space, also if also is not None else []].astype(np.int64))
+    return np.asarray(shapely.boundary(polys[wanted[wanted >= 0]]), dtype=object)
 
 
 def _piece_midpoints(graph: _Graph) -> npt.NDArray[np.object_]:

@@ -17,6 +17,7 @@ close to an edge end detaches that end from its junction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo_protect.analysis.network import SNAP_M
+from geo_protect.analysis.network import SNAP_M, StreetNetwork
+from geo_protect.errors import AnalysisError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -173,3 +175,67 @@ def _through_length(pieces: _Pieces, through: BoolArray) -> FloatArray:
     total = np.bincount(comp, weights=pieces.hi[k] - pieces.lo[k])
     out[k] = total[comp]
     return out
+
+
+def through_lengths(network: StreetNetwork) -> pd.DataFrame:
+    """The connected through-road length of every barrier-cut vehicle piece of a network.
+
+    Rows ``edge`` (network edge id), ``lo``, ``hi`` (metres from its u end) and
+    ``through_m``; for :func:`_prepare` on a part of the network (the flying-start rule
+    needs the length of the whole through route, not of its part in a clip).
+    """
+    ve = network.edges[network.edges["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)]
+    geoms = ve.geometry.to_numpy()
+    length = shapely.length(geoms)
+    closures = network.barriers
+    b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
+    on = b_edge >= 0
+    pieces = _cut(
+        geoms,
+        length,
+        ve["u"].to_numpy(dtype=np.int64),
+        ve["v"].to_numpy(dtype=np.int64),
+        b_edge[on].astype(np.int64),
+        closures["at_m"].to_numpy(dtype=float)[on],
+        None,
+    )
+    through = ve["through_road"].to_numpy(dtype=bool, na_value=False)
+    return pd.DataFrame(
+        {
+            "edge": ve.index.to_numpy()[pieces.edge],
+            "lo": pieces.lo,
+            "hi": pieces.hi,
+            "through_m": _through_length(pieces, through),
+        }
+    )
+
+
+def _given_through(pieces: _Pieces, edge_ids: pd.Index, given: pd.DataFrame) -> FloatArray:
+    """Per piece: the ``through_m`` of the given piece of the same edge that holds it."""
+    key = np.asarray(edge_ids)[pieces.edge]
+    known, rank = np.unique(given["edge"].to_numpy(), return_inverse=True)
+    where = np.searchsorted(known, key)
+    if (
+        len(key)
+        and ((where >= len(known)) | (known[np.minimum(where, len(known) - 1)] != key)).any()
+    ):
+        raise AnalysisError("approach_speeds: the through lengths lack an edge of the network")
+    # one sorted axis: edge rank, then position along it (edges are shorter than 1e6 m)
+    flat = rank * 1e6 + given["lo"].to_numpy(dtype=float)
+    order = np.argsort(flat, kind="stable")
+    mid = where * 1e6 + (pieces.lo + pieces.hi) / 2
+    pos = np.searchsorted(flat[order], mid, side="right") - 1
+    return np.asarray(given["through_m"].to_numpy(dtype=float)[order][pos], dtype=float)
+
+
+class WholeNetwork(NamedTuple):
+    """What a search on a part of a network needs from the whole network.
+
+    ``through_m``: :func:`through_lengths` of the whole network (the flying-start rule
+    measures whole through routes); ``cut_spaces``: the spaces whose outlines cut the
+    whole network's pieces (every space with a target there), so the part is cut where
+    the whole is and targets land on the same pieces.
+    """
+
+    through_m: pd.DataFrame
+    cut_spaces: tuple[str, ...]

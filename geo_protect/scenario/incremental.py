@@ -1,0 +1,327 @@
+"""Re-analyse only what a barrier edit can change (issue 10, first version).
+
+A :class:`ScenarioContext` keeps a city's baseline in memory. :func:`rescore` applies
+edits and recomputes:
+
+* **entries** only of the spaces an edit can touch: within ``ENTRY_REACH_M`` of an
+  edited barrier, or along a street whose closures changed (a closed street is no longer
+  a frontage road; its crossings change class);
+* **approach speeds** only of the entries within the longest run-up of any vehicle class
+  (to its top speed from rest, in the slowest parameter set) of an edited barrier or of a
+  street piece whose through-road length changed (the flying-start rule). Every walk
+  that sets such an entry's speed lies within that run-up of it (the traced run-up is
+  never longer), so the search runs on the streets within that distance of those entries
+  only, with the through-road lengths of the whole network;
+* space metrics, stand-off and scores of every space (cheap, and exact by construction).
+
+:func:`~geo_protect.scenario.engine.apply_scenario` (a full re-analysis) is the
+reference; ``tests/test_scenario_incremental.py`` compares the two on random edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_protect.analysis.approach import WholeNetwork, approach_speeds, through_lengths
+from geo_protect.analysis.city import _targets, in_metric_crs
+from geo_protect.analysis.entries import entry_points
+from geo_protect.analysis.network import StreetNetwork, street_network, with_barriers
+from geo_protect.analysis.space_metrics import space_metrics, worst_per_entry
+from geo_protect.analysis.standoff import crowd_persons, parking_streets, standoff
+from geo_protect.analysis.vehicles import SpeedCurve, parameter_sets
+from geo_protect.cities import City
+from geo_protect.citydata import CityData
+from geo_protect.scenario.engine import (
+    ENTRY_COLUMNS,
+    SCORE_COLUMNS,
+    ScenarioResult,
+    _changed,
+    _evaluate,
+    edited_data,
+)
+from geo_protect.schema import conform
+
+__all__ = ["ENTRY_REACH_M", "ScenarioContext", "rescore", "scenario_context"]
+
+#: How far from a space's outline a barrier can change its entries, m: a superset of
+#: the entry rules' distances (barrier on an entry's way 3 m, frontage offset 5 m plus
+#: the shielding between a road and the outline), not a threshold of the analysis.
+ENTRY_REACH_M = 25.0
+
+
+@dataclass
+class ScenarioContext:
+    """A city's baseline, kept in memory for :func:`rescore`."""
+
+    city: City
+    data: CityData  # WGS84 source layers
+    metric: CityData  # the shared layers in the metric CRS
+    spaces_m: gpd.GeoDataFrame
+    network: StreetNetwork
+    through: pd.DataFrame
+    layers: dict[str, gpd.GeoDataFrame]
+    reach_m: float
+    edge_tree: shapely.STRtree  # of network.edges (same order), for the streets around
+
+
+def longest_run_up() -> float:
+    """The longest run-up any vehicle class uses: to its top speed from rest (m)."""
+    return max(
+        float(SpeedCurve.of(row).run_up(float(row["top_speed_kmh"]) / 3.6))
+        for fleet in parameter_sets().values()
+        for _, row in fleet.iterrows()
+    )
+
+
+def scenario_context(city: City, data: CityData) -> ScenarioContext:
+    """Analyse the baseline once and keep what :func:`rescore` reuses."""
+    metric = in_metric_crs(data, city.crs)
+    network = street_network(metric["street"], metric["barrier"], crs=city.crs)
+    return ScenarioContext(
+        city=city,
+        data=data,
+        metric=metric,
+        spaces_m=data["public_space"].to_crs(city.crs),
+        network=network,
+        through=through_lengths(network),
+        layers=_evaluate(city, data),
+        reach_m=longest_run_up(),
+        edge_tree=shapely.STRtree(network.edges.geometry.values),
+    )
+
+
+def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -> ScenarioResult:
+    """The scenario's result, recomputing entries and speeds near the edits only."""
+    city = ctx.city
+    after_data, added = edited_data(city, ctx.data, edits)
+    barriers_m = after_data["barrier"].to_crs(city.crs)
+    net = with_barriers(ctx.network, barriers_m)
+    edited = _edit_geometry(ctx, added, edits)
+    through = through_lengths(net)
+    changed_edges = _changed_edges(ctx.network, net, ctx.through, through)
+    touched = _spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | _spaces_near(
+        ctx.spaces_m, net.edges.geometry.reindex(changed_edges).to_numpy(), ENTRY_REACH_M
+    )
+    metric = CityData(ctx.data.city, {**ctx.metric.layers, "barrier": barriers_m}, ctx.data.report)
+    entries = _entries(ctx, net, metric, touched)
+    zone = np.r_[edited, net.edges.geometry.reindex(changed_edges).to_numpy()]
+    approach, redone = _approach(ctx, net, through, entries, zone, touched)
+    worst = worst_per_entry(entries, approach)
+    layers = _downstream(ctx, after_data, net, worst, approach, redone, edited)
+    base = ctx.layers
+    return ScenarioResult(
+        name=name,
+        barriers=added,
+        entries=_changed(base["entry_point"], layers["entry_point"], ENTRY_COLUMNS),
+        scores=_changed(base["assessment"], layers["assessment"], SCORE_COLUMNS),
+        layers=layers,
+        checks=_barrier_checks(ctx, added, net),
+    )
+
+
+def _barrier_checks(
+    ctx: ScenarioContext, added: gpd.GeoDataFrame, net: StreetNetwork
+) -> pd.DataFrame:
+    """The planned barriers' checks, searching the streets around each one only."""
+    from geo_protect.scenario.checks import CHECK_COLUMNS, barrier_checks
+
+    if added.empty:
+        return pd.DataFrame(columns=list(CHECK_COLUMNS))
+
+    def around(points: np.ndarray) -> tuple[StreetNetwork, WholeNetwork]:
+        part = _streets_around(ctx.network, ctx.edge_tree, points, ctx.reach_m)
+        return part, WholeNetwork(through_m=ctx.through, cut_spaces=())
+
+    return barrier_checks(added, ctx.network, net, around=around)
+
+
+def _edit_geometry(ctx: ScenarioContext, added: gpd.GeoDataFrame, edits: list[Any]) -> np.ndarray:
+    """Metric geometries of the added barriers and of the removed or opened ones."""
+    gone = [str(e.osm_id) for e in edits if e.action in ("remove", "open")]
+    parts = [added.to_crs(ctx.city.crs).geometry.to_numpy()] if len(added) else []
+    if gone:
+        parts.append(ctx.metric["barrier"].geometry.reindex(gone).to_numpy())
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=object)
+
+
+def _changed_edges(
+    before: StreetNetwork, after: StreetNetwork, t_before: pd.DataFrame, t_after: pd.DataFrame
+) -> np.ndarray:
+    """Edges whose closures or through-road pieces differ between the two networks."""
+    cols = ["edge", "at_m", "barrier_uid"]
+    a = before.barriers[cols].assign(_side="before")
+    b = after.barriers[cols].assign(_side="after")
+    both = pd.concat([a, b]).round({"at_m": 6})
+    diff = both.drop_duplicates(cols, keep=False)["edge"].to_numpy()
+    cols_t = ["edge", "lo", "hi", "through_m"]
+    tb = pd.concat([t_before[cols_t], t_after[cols_t]]).round(6)
+    diff_t = tb.drop_duplicates(cols_t, keep=False)["edge"].to_numpy()
+    return np.unique(np.r_[diff, diff_t]).astype(np.int64)
+
+
+def _spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) -> set[str]:
+    geoms = geoms[~pd.isna(geoms)] if len(geoms) else geoms
+    if len(geoms) == 0:
+        return set()
+    si, _ = shapely.STRtree(geoms).query(
+        spaces_m.geometry.values, predicate="dwithin", distance=distance
+    )
+    return set(spaces_m.index[np.unique(si)].astype(str))
+
+
+def _entries(
+    ctx: ScenarioContext, net: StreetNetwork, metric: CityData, touched: set[str]
+) -> gpd.GeoDataFrame:
+    """Baseline entries, those of the touched spaces found again on the edited network."""
+    base = ctx.layers["entry_point"]
+    keep = base[~base["space_uid"].astype(str).isin(touched)]
+    if not touched:
+        return keep
+    mine = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(touched))]
+    found = entry_points(
+        mine,
+        net,
+        entrances=metric["entrance"],
+        barriers=metric["barrier"],
+        buildings=metric["building"],
+        crs=ctx.city.crs,
+    )
+    cols = [c for c in keep.columns if c in found.columns]
+    return conform("entry_point", pd.concat([keep, found[cols]]))
+
+
+def _approach(
+    ctx: ScenarioContext,
+    net: StreetNetwork,
+    through: pd.DataFrame,
+    entries: gpd.GeoDataFrame,
+    zone: np.ndarray,
+    touched: set[str],
+) -> tuple[gpd.GeoDataFrame, set[str]]:
+    """Baseline approaches, those near the edits searched again on the streets around
+    them; and the spaces whose approaches were searched again."""
+    base = ctx.layers["approach"]
+    pts = entries.to_crs(ctx.city.crs).geometry.values
+    near = np.zeros(len(entries), dtype=bool)
+    zone = zone[~pd.isna(zone)] if len(zone) else zone
+    if len(zone):
+        hit, _ = shapely.STRtree(zone).query(pts, predicate="dwithin", distance=ctx.reach_m)
+        near[np.unique(hit)] = True
+    spaces = set(entries["space_uid"].astype(str)[near]) | touched
+    redo = _targets(entries[entries["space_uid"].astype(str).isin(spaces)])
+    keep = base[~base["space_uid"].astype(str).isin(spaces)]
+    if redo.empty:
+        return keep, spaces
+    where = entries.to_crs(ctx.city.crs).geometry.reindex(redo.index).values
+    sub = _streets_around(net, ctx.edge_tree, where, ctx.reach_m)
+    every = tuple(sorted(set(_targets(entries)["space_uid"].astype(str))))
+    whole = WholeNetwork(through_m=through, cut_spaces=every)
+    found = approach_speeds(sub, redo, spaces=ctx.spaces_m, whole=whole)
+    return conform("approach", pd.concat([keep, found])), spaces
+
+
+def _streets_around(
+    net: StreetNetwork, tree: shapely.STRtree, points: np.ndarray, distance: float
+) -> StreetNetwork:
+    """The network's edges within ``distance`` of the points, with their closures."""
+    _, ei = tree.query(points, predicate="dwithin", distance=distance)
+    edges = net.edges.iloc[np.unique(ei)]
+    closures = net.barriers[net.barriers["edge"].isin(edges.index)]
+    return StreetNetwork(nodes=net.nodes, edges=edges, crs=net.crs, barriers=closures)
+
+
+def _downstream(
+    ctx: ScenarioContext,
+    data: CityData,
+    net: StreetNetwork,
+    entries: gpd.GeoDataFrame,
+    approach: gpd.GeoDataFrame,
+    redone: set[str],
+    edited: np.ndarray,
+) -> dict[str, gpd.GeoDataFrame]:
+    """Space metrics and scores of the spaces that can have changed; the stand-off of all.
+
+    A space's metrics follow from its own entries and approaches (``redone``: those
+    recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
+    measures) and from its stand-off, which is recomputed for every space (the reach of
+    a vehicle changes with the closures; the people counted are of all spaces).
+    """
+    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.scores import score
+    from geo_protect.reference import table
+
+    base = ctx.layers
+    metrics = _replace(base["space_metric"], _metrics(ctx, data, entries, approach, redone))
+    parking = parking_streets(ctx.metric["street"])
+    reach = standoff(net, ctx.spaces_m, crowd_persons(metrics), parking=parking)
+    buffer = float(table("risk_parameters").set_index("name").at["measure_buffer_m", "value"])
+    rescored = redone | _spaces_near(ctx.spaces_m, edited, buffer) | _moved(base["standoff"], reach)
+    mine = data["public_space"].loc[data["public_space"].index.isin(sorted(rescored))]
+    scores = base["assessment"]
+    if len(mine):
+        draft = prefill(
+            mine,
+            city=ctx.city.slug,
+            crs=ctx.city.crs,
+            space_metric=metrics.loc[mine.index],
+            pois=data["poi"],
+            barriers=data["barrier"],
+            surveillance=data["surveillance"],
+            standoff=reach[reach["space_uid"].isin(mine.index)],
+        )
+        fresh = score(draft, mine)
+        scores = conform(
+            "assessment", pd.concat([scores[~scores["space_uid"].isin(mine.index)], fresh])
+        )
+    return {
+        "entry_point": entries,
+        "approach": approach,
+        "space_metric": metrics,
+        "standoff": reach,
+        "assessment": scores,
+    }
+
+
+def _metrics(
+    ctx: ScenarioContext,
+    data: CityData,
+    entries: gpd.GeoDataFrame,
+    approach: gpd.GeoDataFrame,
+    redone: set[str],
+) -> gpd.GeoDataFrame:
+    """Space metrics of the ``redone`` spaces, from the edited entries and approaches."""
+    spaces = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(redone))]
+    if spaces.empty:
+        return ctx.layers["space_metric"].iloc[:0]
+    return space_metrics(
+        spaces,
+        entries[entries["space_uid"].isin(spaces.index)],
+        buildings=ctx.metric["building"],
+        has_streets=True,
+        approach=approach[approach["space_uid"].isin(spaces.index)],
+        pois=data["poi"],
+        streets=ctx.metric["street"],
+    )
+
+
+def _replace(base: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``base`` with the rows of ``fresh`` (same uids) replaced, in ``base``'s order."""
+    if fresh.empty:
+        return base
+    out = pd.concat([base[~base.index.isin(fresh.index)], fresh])
+    return gpd.GeoDataFrame(out.loc[base.index.union(fresh.index, sort=False)], crs=base.crs)
+
+
+def _moved(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> set[str]:
+    """Spaces whose stand-off rows differ."""
+    cols = ["closest_m", "persons_mandatory", "persons_preferred", "reach"]
+    a = pd.DataFrame(before[["space_uid", *cols]]).round(6)
+    b = pd.DataFrame(after[["space_uid", *cols]]).round(6)
+    both = pd.concat([a.reset_index(), b.reset_index()]).drop_duplicates(keep=False)
+    return set(both["space_uid"].astype(str))

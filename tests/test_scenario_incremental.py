@@ -1,0 +1,148 @@
+"""The incremental re-analysis equals a full re-analysis, on random edits of real streets.
+
+Random barrier edits on the Brașov centre clip (ODbL): bollard rows across entries, blocks
+in the middle of streets, walls across them, removals of mapped barriers. For each, every
+entry, approach and score of :func:`~geo_protect.scenario.incremental.rescore` is compared
+with :func:`~geo_protect.scenario.engine.apply_scenario`, which re-analyses the whole
+edited city. Speeds, ratings, entry classes and scores must be identical; the drawn path
+(and its run-up) of an approach may be another walk of the same speed, since which of
+several equally fast walks a search keeps depends on the graph it searches.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_protect.cities import City
+from geo_protect.citydata import CityData
+from geo_protect.scenario.engine import apply_scenario
+from geo_protect.scenario.incremental import ScenarioContext, rescore, scenario_context
+from geo_protect.scenario.model import BarrierEdit
+
+N_EDITS = 12
+
+
+@pytest.fixture(scope="module")
+def context(centre_city: City, centre_data: CityData) -> ScenarioContext:
+    return scenario_context(centre_city, centre_data)
+
+
+def _random_edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[BarrierEdit]]:
+    city = ctx.city
+    entries = ctx.layers["entry_point"]
+    open_ = entries[entries["entry_class"] == "vehicle_permeable"]
+    edges = ctx.network.vehicle_edges
+    edges = edges[edges["length_m"] > 20]
+    out: list[list[BarrierEdit]] = []
+    for i in range(N_EDITS):
+        pick = i % 4
+        if pick == 0:  # a row of posts across an entry's street, 1-3 m outside it
+            e = open_.iloc[int(rng.integers(len(open_)))]
+            line = _across(city, e, float(rng.uniform(1, 3)), float(e["width_m"]) + 4)
+            spacing = float(rng.choice([1.3, 1.4, 1.8]))
+            out.append([BarrierEdit(kind="bollard_row", geometry=line, spacing_m=spacing)])
+        elif pick == 1:  # a block in the middle of a street
+            edge = edges.iloc[int(rng.integers(len(edges)))]
+            mid = shapely.line_interpolate_point(edge.geometry, 0.5, normalized=True)
+            pt = gpd.GeoSeries([mid], crs=city.crs).to_crs("EPSG:4326").iloc[0]
+            out.append([BarrierEdit(kind="block", geometry=pt)])
+        elif pick == 2:  # a wall across a street
+            edge = edges.iloc[int(rng.integers(len(edges)))]
+            out.append([BarrierEdit(kind="wall", geometry=_wall(city, edge))])
+        else:  # remove a mapped barrier
+            uid = str(ctx.data["barrier"].index[int(rng.integers(len(ctx.data["barrier"])))])
+            out.append([BarrierEdit(action="remove", osm_id=uid)])
+    return out
+
+
+def _across(city: City, entry: pd.Series, back: float, length: float) -> shapely.LineString:
+    p = gpd.GeoSeries([entry.geometry], crs="EPSG:4326").to_crs(city.crs).iloc[0]
+    b = np.radians(float(entry["bearing_deg"]))
+    into = np.array([np.sin(b), np.cos(b)])
+    across = np.array([into[1], -into[0]])
+    c = np.array([p.x, p.y]) - back * into
+    line = shapely.LineString([c - across * length / 2, c + across * length / 2])
+    return gpd.GeoSeries([line], crs=city.crs).to_crs("EPSG:4326").iloc[0]
+
+
+def _wall(city: City, edge: pd.Series) -> shapely.LineString:
+    g = edge.geometry
+    s = g.length / 2
+    a, b = shapely.line_interpolate_point(g, [s - 1, s + 1])
+    d = np.array([b.x - a.x, b.y - a.y]) / 2
+    m = np.array([(a.x + b.x) / 2, (a.y + b.y) / 2])
+    n = np.array([-d[1], d[0]]) / np.hypot(*d) * (float(edge["width_m"]) / 2 + 2)
+    line = shapely.LineString([m - n, m + n])
+    return gpd.GeoSeries([line], crs=city.crs).to_crs("EPSG:4326").iloc[0]
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, cols: list[str], what: str) -> None:
+    assert sorted(a.index) == sorted(b.index), what
+    b = b.loc[a.index]
+    for c in cols:
+        x, y = a[c], b[c]
+        if pd.api.types.is_float_dtype(x):
+            assert np.allclose(
+                x.to_numpy(float), y.to_numpy(float), rtol=0, atol=1e-6, equal_nan=True
+            ), (
+                what,
+                c,
+            )
+        else:
+            assert (x.astype("string").fillna("") == y.astype("string").fillna("")).all(), (what, c)
+
+
+def test_incremental_equals_full_reanalysis_on_random_edits(
+    context: ScenarioContext, centre_city: City, centre_data: CityData
+) -> None:
+    rng = np.random.default_rng(20261202)
+    n_changed = n_scored = 0
+    for edits in _random_edits(context, rng):
+        fast = rescore(context, edits)
+        full = apply_scenario(centre_city, centre_data, edits, baseline=context.layers)
+        n_changed += len(full.entries) > 0
+        n_scored += len(full.scores) > 0
+        _same(
+            fast.layers["entry_point"],
+            full.layers["entry_point"],
+            [
+                "entry_class",
+                "edge",
+                "at_m",
+                "worst_speed_kmh",
+                "worst_speed_high_kmh",
+                "required_rating",
+            ],
+            "entry_point",
+        )
+        _same(
+            fast.layers["approach"],
+            full.layers["approach"],
+            ["speed_kmh", "speed_low_kmh", "speed_high_kmh", "required_rating"],
+            "approach",
+        )
+        _same(
+            fast.layers["assessment"],
+            full.layers["assessment"],
+            ["risk_100", "band", "why", "risk_index"],
+            "assessment",
+        )
+        assert sorted(fast.entries.index) == sorted(full.entries.index)
+        key = ["barrier_uid", "edge", "vehicle"]
+        fc, uc = (r.checks.sort_values(key).reset_index(drop=True) for r in (fast, full))
+        assert (
+            fc[[*key, "closes", "covers"]]
+            .astype(str)
+            .equals(uc[[*key, "closes", "covers"]].astype(str))
+        )
+        assert np.allclose(
+            fc["speed_high_kmh"].astype(float),
+            uc["speed_high_kmh"].astype(float),
+            rtol=0,
+            atol=1e-6,
+        )
+    assert n_changed >= 3 and n_scored >= 1  # the edits do change entries and scores
