@@ -50,7 +50,8 @@ class CityData:
 
     def __post_init__(self) -> None:
         for name in SOURCE_LAYERS:
-            self.layers.setdefault(name, empty_layer(name))
+            if name not in self.layers:  # (building an empty layer is not free)
+                self.layers[name] = empty_layer(name)
 
     def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
         return self.layers[layer]

@@ -135,6 +135,7 @@ def standoff(
     vehicles: pd.DataFrame | None = None,
     chart: pd.DataFrame | None = None,
     parking: pd.Series | None = None,
+    only: Sequence[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``standoff`` layer: closest reachable point and people at risk per (space, class).
 
@@ -153,6 +154,8 @@ def standoff(
         The ``vbied_standoff`` table indexed by vehicle (:func:`standoff_chart`).
     parking : Series, optional
         Per street uid, True for parking streets (:func:`parking_streets`).
+    only : sequence of str, optional
+        Rows for these spaces only (the people of every space are still counted).
 
     Returns
     -------
@@ -183,11 +186,13 @@ def standoff(
     if network is None or spaces_m.empty:
         return empty_layer("standoff")
     geoms = np.asarray(spaces_m.geometry.values)
+    pick = np.arange(len(geoms)) if only is None else np.flatnonzero(spaces_m.index.isin(only))
     widths = fleet["width_m"].astype(float) if "width_m" in fleet.columns else None
-    parts = _reach_per_class(network, geoms, widths, list(fleet.index), parking)
+    parts = _reach_per_class(network, geoms[pick], widths, list(fleet.index), parking)
     if not parts:
         return empty_layer("standoff")
     out = pd.concat(parts, ignore_index=True)
+    out["_space"] = pick[out["_space"].to_numpy()]
     chart_rows = rows.reindex(out["vehicle"].to_numpy())
     out["explosive_kg"] = chart_rows["explosive_kg"].to_numpy(dtype=float)
     out["mandatory_m"] = chart_rows["mandatory_m"].to_numpy(dtype=float)

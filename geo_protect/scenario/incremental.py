@@ -113,7 +113,12 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     zone = np.r_[edited, net.edges.geometry.reindex(changed_edges).to_numpy()]
     approach, redone = _approach(ctx, net, through, entries, zone, touched)
     worst = worst_per_entry(entries, approach)
-    layers = _downstream(ctx, after_data, net, worst, approach, redone, edited)
+    # of the spaces searched again, those whose entries or approaches actually differ
+    redone = _differs(ctx.layers["entry_point"], worst, redone) | _differs(
+        ctx.layers["approach"], approach, redone
+    )
+    changed = net.edges.geometry.reindex(changed_edges).to_numpy()
+    layers = _downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
     base = ctx.layers
     return ScenarioResult(
         name=name,
@@ -230,8 +235,8 @@ def _streets_around(
     net: StreetNetwork, tree: shapely.STRtree, points: np.ndarray, distance: float
 ) -> StreetNetwork:
     """The network's edges within ``distance`` of the points, with their closures."""
-    _, ei = tree.query(points, predicate="dwithin", distance=distance)
-    edges = net.edges.iloc[np.unique(ei)]
+    ei = tree.query(shapely.multipoints(points), predicate="dwithin", distance=distance)
+    edges = net.edges.iloc[np.sort(ei)]
     closures = net.barriers[net.barriers["edge"].isin(edges.index)]
     return StreetNetwork(nodes=net.nodes, edges=edges, crs=net.crs, barriers=closures)
 
@@ -244,13 +249,13 @@ def _downstream(
     approach: gpd.GeoDataFrame,
     redone: set[str],
     edited: np.ndarray,
+    changed: np.ndarray,
 ) -> dict[str, gpd.GeoDataFrame]:
-    """Space metrics and scores of the spaces that can have changed; the stand-off of all.
+    """Space metrics, stand-off and scores of the spaces that can have changed.
 
     A space's metrics follow from its own entries and approaches (``redone``: those
     recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
-    measures) and from its stand-off, which is recomputed for every space (the reach of
-    a vehicle changes with the closures; the people counted are of all spaces).
+    measures) and from its stand-off (:func:`_standoff`).
     """
     from geo_protect.assess.evidence import prefill
     from geo_protect.assess.scores import score
@@ -258,8 +263,7 @@ def _downstream(
 
     base = ctx.layers
     metrics = _replace(base["space_metric"], _metrics(ctx, data, entries, approach, redone))
-    parking = parking_streets(ctx.metric["street"])
-    reach = standoff(net, ctx.spaces_m, crowd_persons(metrics), parking=parking)
+    reach = _standoff(ctx, net, metrics, changed)
     buffer = float(table("risk_parameters").set_index("name").at["measure_buffer_m", "value"])
     rescored = redone | _spaces_near(ctx.spaces_m, edited, buffer) | _moved(base["standoff"], reach)
     mine = data["public_space"].loc[data["public_space"].index.isin(sorted(rescored))]
@@ -286,6 +290,54 @@ def _downstream(
         "standoff": reach,
         "assessment": scores,
     }
+
+
+def _standoff(
+    ctx: ScenarioContext, net: StreetNetwork, metrics: gpd.GeoDataFrame, changed: np.ndarray
+) -> gpd.GeoDataFrame:
+    """The stand-off layer, recomputed for the spaces whose rows can change.
+
+    A space's closest reachable point can move only if a street whose closures changed
+    lies within its baseline stand-off distance (or carries its closest point); the people
+    it counts change only if a space within the largest hazard distance changed its
+    people. Every other row is the baseline's.
+    """
+    base = ctx.layers["standoff"]
+    persons = crowd_persons(metrics)
+    old = crowd_persons(ctx.layers["space_metric"]).reindex(persons.index)
+    moved = persons.index[~np.isclose(persons.fillna(-1), old.fillna(-1), rtol=0, atol=1e-9)]
+    only = _near_reach(ctx, base, changed)
+    if len(moved):
+        far = float(base["preferred_m"].max()) if len(base) else 0.0
+        spaces = ctx.spaces_m.geometry.reindex(moved).to_numpy()
+        only |= _spaces_near(ctx.spaces_m, spaces, far)
+    if not only:
+        return base
+    parking = parking_streets(ctx.metric["street"])
+    fresh = standoff(net, ctx.spaces_m, persons, parking=parking, only=sorted(only))
+    keep = base[~base["space_uid"].astype(str).isin(only)]
+    return conform("standoff", pd.concat([keep, fresh]))
+
+
+def _near_reach(ctx: ScenarioContext, base: gpd.GeoDataFrame, changed: np.ndarray) -> set[str]:
+    """Spaces a changed street can give a closer point, or take their closest point from."""
+    changed = changed[~pd.isna(changed)] if len(changed) else changed
+    if len(changed) == 0:
+        return set()
+    tree = shapely.STRtree(changed)
+    within = base.groupby("space_uid")["closest_m"].max()
+    spaces = ctx.spaces_m.geometry.reindex(within.index).values
+    near, _ = tree.query(spaces, predicate="dwithin", distance=float(within.max()) + 1.0)
+    out = set()
+    if len(near):
+        cand = np.unique(near)
+        d = shapely.distance(spaces[cand], shapely.union_all(changed))
+        out |= set(within.index[cand][d <= within.to_numpy()[cand] + 1e-6].astype(str))
+    points = base.to_crs(ctx.city.crs).geometry.values
+    on, _ = tree.query(points, predicate="dwithin", distance=1e-6)
+    out |= set(base["space_uid"].astype(str).to_numpy()[np.unique(on)])
+    # a space no vehicle reached may be reached once a barrier is removed
+    return out | set(ctx.spaces_m.index.astype(str)) - set(within.index.astype(str))
 
 
 def _metrics(
@@ -316,6 +368,24 @@ def _replace(base: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> gpd.GeoDataFram
         return base
     out = pd.concat([base[~base.index.isin(fresh.index)], fresh])
     return gpd.GeoDataFrame(out.loc[base.index.union(fresh.index, sort=False)], crs=base.crs)
+
+
+def _differs(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, spaces: set[str]) -> set[str]:
+    """Of ``spaces``, those with a row added, dropped or changed in any column."""
+    a = before[before["space_uid"].astype(str).isin(spaces)]
+    b = after[after["space_uid"].astype(str).isin(spaces)]
+    cols = [c for c in a.columns if c != "geometry" and c in b.columns and c != "method"]
+
+    def canon(frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(frame[cols]).copy()
+        for c in cols:
+            if pd.api.types.is_float_dtype(out[c]):
+                out[c] = out[c].round(9)
+        out["_wkb"] = shapely.to_wkb(frame.geometry.values, hex=True)
+        return out.astype("string").fillna("<NA>").reset_index()
+
+    both = pd.concat([canon(a), canon(b)]).drop_duplicates(keep=False)
+    return set(both["space_uid"].astype(str))
 
 
 def _moved(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> set[str]:
