@@ -32,7 +32,7 @@ from geo_protect.analysis.approach.pieces import (
     BoolArray,
     FloatArray,
     IntArray,
-    _cut,
+    _cut_edges,
     _given_through,
     _locate,
     _Pieces,
@@ -173,18 +173,7 @@ def _prepare(
     source = ve["width_source"] if "width_source" in ve.columns else pd.Series("", index=ve.index)
     mapped = (source.astype("string") == "width").to_numpy(dtype=bool, na_value=False)
     length = shapely.length(geoms)
-    closures = network.barriers
-    b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
-    on = b_edge >= 0
-    pieces = _cut(
-        geoms,
-        length,
-        ve["u"].to_numpy(dtype=np.int64),
-        ve["v"].to_numpy(dtype=np.int64),
-        b_edge[on].astype(np.int64),
-        closures["at_m"].to_numpy(dtype=float)[on],
-        outlines,
-    )
+    pieces = _cut_edges(network, ve, geoms, length, outlines)
     simple = _simplify(geoms, width)
     bend = _bends(geoms, simple, width, length, pieces)
     turn = _turns(simple, width, pieces)

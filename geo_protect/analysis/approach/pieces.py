@@ -177,6 +177,28 @@ def _through_length(pieces: _Pieces, through: BoolArray) -> FloatArray:
     return out
 
 
+def _cut_edges(
+    network: StreetNetwork,
+    ve: pd.DataFrame,
+    geoms: npt.NDArray[np.object_],
+    length: FloatArray,
+    outlines: npt.NDArray[np.object_] | None,
+) -> _Pieces:
+    """The vehicle edges ``ve`` of ``network`` cut at its closing barriers and ``outlines``."""
+    closures = network.barriers
+    b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
+    on = b_edge >= 0
+    return _cut(
+        geoms,
+        length,
+        ve["u"].to_numpy(dtype=np.int64),
+        ve["v"].to_numpy(dtype=np.int64),
+        b_edge[on].astype(np.int64),
+        closures["at_m"].to_numpy(dtype=float)[on],
+        outlines,
+    )
+
+
 def through_lengths(network: StreetNetwork) -> pd.DataFrame:
     """The connected through-road length of every barrier-cut vehicle piece of a network.
 
@@ -186,19 +208,7 @@ def through_lengths(network: StreetNetwork) -> pd.DataFrame:
     """
     ve = network.edges[network.edges["hostile_vehicle"].to_numpy(dtype=bool, na_value=False)]
     geoms = ve.geometry.to_numpy()
-    length = shapely.length(geoms)
-    closures = network.barriers
-    b_edge = pd.Index(ve.index).get_indexer(closures["edge"].to_numpy(dtype=np.int64))
-    on = b_edge >= 0
-    pieces = _cut(
-        geoms,
-        length,
-        ve["u"].to_numpy(dtype=np.int64),
-        ve["v"].to_numpy(dtype=np.int64),
-        b_edge[on].astype(np.int64),
-        closures["at_m"].to_numpy(dtype=float)[on],
-        None,
-    )
+    pieces = _cut_edges(network, ve, geoms, shapely.length(geoms), None)
     through = ve["through_road"].to_numpy(dtype=bool, na_value=False)
     return pd.DataFrame(
         {
