@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import folium
+import geopandas as gpd
 from branca.element import Element, Figure
 
+from geo_protect.cities import City
 from geo_protect.errors import ConfigError
 
-__all__ = ["VENDOR_DIR", "AssetMode", "copy_assets", "localise"]
+__all__ = ["VENDOR_DIR", "AssetMode", "copy_assets", "localise", "save_map"]
 
 #: Where ``scripts/vendor-assets.sh`` writes the npm dist files.
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "static" / "vendor"
@@ -118,3 +121,22 @@ def copy_assets(out_dir: Path, *, prefix: str = "static/vendor") -> Path:
     target = out_dir / prefix
     shutil.copytree(VENDOR_DIR, target, dirs_exist_ok=True)
     return target
+
+
+def save_map(
+    draw: Callable[..., folium.Map],
+    city: City,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    out_dir: Path,
+    options: dict[str, Any],
+) -> Path:
+    """Draw ``draw(city, layers, **options)`` into ``out_dir/<slug>.html``; with the default
+    ``assets="relative"`` the vendored assets are copied beside it (``static/vendor``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options.setdefault("assets", "relative")
+    prefix = options.setdefault("asset_prefix", "static/vendor")
+    if options["assets"] == "relative":
+        copy_assets(out_dir, prefix=prefix)
+    path = out_dir / f"{city.slug}.html"
+    draw(city, layers, **options).save(str(path))
+    return path

@@ -28,7 +28,7 @@ from geo_protect.outputs.maps.analysis_layers import (
     entry_layer,
     space_layer,
 )
-from geo_protect.outputs.maps.assets import AssetMode, copy_assets, localise
+from geo_protect.outputs.maps.assets import AssetMode, localise, save_map
 from geo_protect.outputs.maps.compact import DECODER_JS
 from geo_protect.outputs.maps.context_layers import (
     barrier_layer,
@@ -482,11 +482,4 @@ def write_city_map(
     Path
         The HTML file.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    options.setdefault("assets", "relative")
-    prefix = options.setdefault("asset_prefix", "static/vendor")
-    if options["assets"] == "relative":
-        copy_assets(out_dir, prefix=prefix)
-    path = out_dir / f"{city.slug}.html"
-    risk_map(city, layers, **options).save(str(path))
-    return path
+    return save_map(risk_map, city, layers, out_dir, options)

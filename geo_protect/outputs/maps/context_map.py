@@ -22,7 +22,7 @@ import shapely
 from geo_protect.cities import City
 from geo_protect.osm.study_area import study_area
 from geo_protect.outputs.maps import style
-from geo_protect.outputs.maps.assets import AssetMode, copy_assets, localise
+from geo_protect.outputs.maps.assets import AssetMode, localise, save_map
 from geo_protect.outputs.maps.city_map import _display_options, _offline_map
 from geo_protect.outputs.maps.context_layers import (
     barrier_layer,
@@ -236,11 +236,4 @@ def write_context_map(
     ...     write_context_map(larissa, ingest_city(larissa).layers, Path(tmp)).name
     'larissa.html'
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    options.setdefault("assets", "relative")
-    prefix = options.setdefault("asset_prefix", "static/vendor")
-    if options["assets"] == "relative":
-        copy_assets(out_dir, prefix=prefix)
-    path = out_dir / f"{city.slug}.html"
-    context_map(city, layers, **options).save(str(path))
-    return path
+    return save_map(context_map, city, layers, out_dir, options)
