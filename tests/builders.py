@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo_protect.schema import conform
 
-__all__ = ["barriers", "streets"]
+__all__ = ["BRASOV_CENTRE_ENTRY", "barriers", "line_across", "streets"]
 
 
 def _provenance(n: int, prefix: str, kind: str) -> dict[str, list[object]]:
@@ -65,3 +67,35 @@ def barriers(
         crs=crs,
     )
     return conform("barrier", frame.to_crs("EPSG:4326"))
+
+
+#: Brașov as the centre clip (the box it was cut with), a ``cities.toml`` entry.
+BRASOV_CENTRE_ENTRY = """
+[cities.brasov]
+name = "Brașov"
+name_en = "Brasov"
+country = "RO"
+centre = [45.6427, 25.5887]
+bbox = [25.575, 45.633, 25.605, 45.652]
+crs = "EPSG:32635"
+timezone = "Europe/Bucharest"
+
+[[cities.brasov.sources]]
+kind = "osm"
+path = "osm/brasov_centre.osm.bz2"
+data_date = "2024-08-21"
+"""
+
+
+def line_across(
+    entry: pd.Series, crs: str, *, back_m: float, length_m: float
+) -> shapely.LineString:
+    """A line (WGS84) ``back_m`` outside an entry point, perpendicular to its
+    ``bearing_deg`` (into the space, clockwise from north), centred on its way."""
+    p = gpd.GeoSeries([entry.geometry], crs="EPSG:4326").to_crs(crs).iloc[0]
+    b = np.radians(float(entry["bearing_deg"]))
+    into = np.array([np.sin(b), np.cos(b)])
+    across = np.array([into[1], -into[0]])
+    c = np.array([p.x, p.y]) - back_m * into
+    ends = [c - across * length_m / 2, c + across * length_m / 2]
+    return gpd.GeoSeries([shapely.LineString(ends)], crs=crs).to_crs("EPSG:4326").iloc[0]

@@ -10,6 +10,8 @@ second line for skips that come from anywhere else.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from typing import NoReturn
 
 import pytest
@@ -25,3 +27,11 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"required in CI but unavailable: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def ogrinfo(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run GDAL's ``ogrinfo`` (the real client GIS users have); unavailable without it."""
+    exe = shutil.which("ogrinfo")
+    if exe is None:
+        unavailable("ogrinfo (Debian package gdal-bin) is not installed")
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=True, timeout=60)

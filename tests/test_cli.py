@@ -12,25 +12,14 @@ from typer.testing import CliRunner
 
 from geo_protect.cli import app
 from geo_protect.store.geopackage import GeoPackageStore
+from tests.builders import BRASOV_CENTRE_ENTRY
 
 runner = CliRunner()
 QFILE = "questionnaire-v1.yaml"
 
-CENTRE_ENTRY = """
-[cities.brasov]
-name = "Brașov"
-name_en = "Brasov"
-country = "RO"
-centre = [45.6427, 25.5887]
-bbox = [25.575, 45.633, 25.605, 45.652]
-crs = "EPSG:32635"
-timezone = "Europe/Bucharest"
-
-[[cities.brasov.sources]]
-kind = "osm"
-path = "osm/brasov_centre.osm.bz2"
-data_date = "2024-08-21"
-
+CENTRE_ENTRY = (
+    BRASOV_CENTRE_ENTRY
+    + """
 [cities.larissa]
 name = "Λάρισα"
 name_en = "Larissa"
@@ -40,6 +29,7 @@ bbox = [22.1758, 39.5039, 22.5141, 39.7533]
 crs = "EPSG:32634"
 timezone = "Europe/Athens"
 """
+)
 
 
 @pytest.fixture

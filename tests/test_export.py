@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import geopandas as gpd
@@ -30,7 +28,7 @@ from geo_protect.outputs.exports import (
 from geo_protect.outputs.site_reports import site_report
 from geo_protect.store import GeoPackageStore
 from tests import assessment_cases as cases
-from tests.needs import unavailable
+from tests.needs import ogrinfo
 from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 
@@ -194,13 +192,6 @@ def test_exportable_layers_reads_the_stored_city_at_once(tmp_path: Path) -> None
 GPKG_APPLICATION_ID = int.from_bytes(b"GPKG", "big")
 
 
-def _ogrinfo(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ogrinfo")
-    if exe is None:
-        unavailable("ogrinfo (Debian package gdal-bin) is not installed")
-    return subprocess.run([exe, *args], capture_output=True, text=True, check=True, timeout=60)
-
-
 def test_exported_geopackage_opens_in_the_system_gdal_without_warning(tmp_path: Path) -> None:
     """The GIS export is GeoPackage 1.2 and every table declares its geometry type.
 
@@ -215,7 +206,7 @@ def test_exported_geopackage_opens_in_the_system_gdal_without_warning(tmp_path: 
     path = write_geopackage(
         {"public_space": cases.spaces(), "barrier": barriers}, tmp_path / "brasov.gpkg"
     )
-    listing = _ogrinfo("-so", str(path))
+    listing = ogrinfo("-so", str(path))
     assert listing.stderr == ""  # no "may only be partially supported"
     tables = dict(re.findall(r"^\d+: (\S+) \((.+)\)$", listing.stdout, flags=re.MULTILINE))
     assert tables == {
@@ -224,7 +215,7 @@ def test_exported_geopackage_opens_in_the_system_gdal_without_warning(tmp_path: 
         "barrier_line": "Line String",
     }
     for table, wanted in (("barrier_point", "Point"), ("barrier_line", "LineString")):
-        info = _ogrinfo("-so", str(path), table)
+        info = ogrinfo("-so", str(path), table)
         assert info.stderr == ""
         n = int((kinds == wanted).sum())  # 1 bollard node, 1 wall way in the fixture
         assert n == 1 and f"Feature Count: {n}" in info.stdout
@@ -261,7 +252,7 @@ def test_embedded_store_is_geopackage_1_2_with_one_table_per_layer(tmp_path: Pat
     store = GeoPackageStore(tmp_path, reference_version="test")
     store.replace_city("brasov", source_layers(), REPORT)
     path = tmp_path / "brasov.gpkg"
-    assert _ogrinfo("-so", str(path)).stderr == ""
+    assert ogrinfo("-so", str(path)).stderr == ""
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA user_version").fetchone()[0] == 10200
     assert "barrier" in pyogrio.list_layers(path)[:, 0]

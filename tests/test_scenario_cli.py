@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -24,30 +23,14 @@ from geo_protect.cli import app
 from geo_protect.pipeline.scenarios import stored_scenario
 from geo_protect.reference import parameter
 from geo_protect.store.geopackage import GeoPackageStore
+from tests.builders import BRASOV_CENTRE_ENTRY, line_across
 
 runner = CliRunner()
 
 SFATULUI = "relation/9620387"
 REPUBLICII = SFATULUI + "#4"  # Strada Republicii meets Piața Sfatului
-UTM = "EPSG:32635"  # the crs of CENTRE_ENTRY
+UTM = "EPSG:32635"  # the crs of BRASOV_CENTRE_ENTRY
 SPACING_M = 1.3
-
-#: Brașov as the centre clip (the box it was cut with), as in tests/test_cli.py.
-CENTRE_ENTRY = """
-[cities.brasov]
-name = "Brașov"
-name_en = "Brasov"
-country = "RO"
-centre = [45.6427, 25.5887]
-bbox = [25.575, 45.633, 25.605, 45.652]
-crs = "EPSG:32635"
-timezone = "Europe/Bucharest"
-
-[[cities.brasov.sources]]
-kind = "osm"
-path = "osm/brasov_centre.osm.bz2"
-data_date = "2024-08-21"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +57,7 @@ def workspace(
     shutil.copytree(data_dir / "reference", data / "reference")
     shutil.copytree(data_dir / "assessment", data / "assessment")
     shutil.copy(brasov_centre, data / "osm" / brasov_centre.name)
-    (data / "cities.toml").write_text(CENTRE_ENTRY, encoding="utf-8")
+    (data / "cities.toml").write_text(BRASOV_CENTRE_ENTRY, encoding="utf-8")
     shutil.copytree(analysed_store, tmp_path / "store")
     return {
         "GEO_PROTECT_DATA_DIR": str(data),
@@ -92,17 +75,6 @@ def _exported(workspace: dict[str, str]) -> Path:
     path = Path(workspace["GEO_PROTECT_MAPS_DIR"]) / "exports" / "brasov" / "brasov.gpkg"
     assert path.is_file()
     return path
-
-
-def _row_across(entry: pd.Series, *, back_m: float, length_m: float) -> shapely.LineString:
-    """A line ``back_m`` outside the entry, perpendicular to its bearing, centred on it."""
-    p = gpd.GeoSeries([entry.geometry], crs="EPSG:4326").to_crs(UTM).iloc[0]
-    b = np.radians(float(entry["bearing_deg"]))  # into the space, clockwise from north
-    into = np.array([np.sin(b), np.cos(b)])
-    across = np.array([into[1], -into[0]])
-    c = np.array([p.x, p.y]) - back_m * into
-    ends = [c - across * length_m / 2, c + across * length_m / 2]
-    return gpd.GeoSeries([shapely.LineString(ends)], crs=UTM).to_crs("EPSG:4326").iloc[0]
 
 
 def _draw(path: Path, geometry: shapely.LineString, **fields: object) -> None:
@@ -126,7 +98,7 @@ def test_a_bollard_row_drawn_in_the_export_blocks_the_entry_and_is_stored(
     entry = entries.loc[REPUBLICII]
     assert entry["entry_class"] == "vehicle_permeable"  # open to vehicles before the row
     width = float(entry["width_m"])
-    line = _row_across(entry, back_m=1.0, length_m=width + 6.0)
+    line = line_across(entry, UTM, back_m=1.0, length_m=width + 6.0)
     _draw(plan, line, type="bollard_row", spacing_m=SPACING_M, note="Republicii row")
     # why it must close: 1.3 m centres leave a 1.1 m clear gap, within the bollard gap limit
     assert SPACING_M - parameter("bollard_diameter_m") <= parameter("max_bollard_gap_m")
@@ -164,7 +136,7 @@ def test_a_bad_type_exits_2_naming_feature_and_field_and_stores_nothing(
 ) -> None:
     plan = _exported(workspace)
     entry = pyogrio.read_dataframe(plan, layer="entry_point").set_index("uid").loc[REPUBLICII]
-    _draw(plan, _row_across(entry, back_m=1.0, length_m=12.0), type="moat")
+    _draw(plan, line_across(entry, UTM, back_m=1.0, length_m=12.0), type="moat")
     result = runner.invoke(app, ["scenario", "brasov", str(plan), "--name", "moat"], env=workspace)
     assert result.exit_code == 2, result.output
     message = " ".join(result.output.split())  # rich wraps long lines

@@ -13,6 +13,7 @@ from geo_protect.errors import ValidationError
 from geo_protect.reference import parameter
 from geo_protect.scenario.engine import apply_scenario, edited_data
 from geo_protect.scenario.model import BarrierEdit
+from tests.builders import line_across
 
 SFATULUI = "relation/9620387"
 REPUBLICII = SFATULUI + "#4"  # Strada Republicii meets the square: its fastest entry
@@ -21,20 +22,6 @@ REPUBLICII = SFATULUI + "#4"  # Strada Republicii meets the square: its fastest 
 @pytest.fixture(scope="module")
 def baseline(centre_layers: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
     return {k: centre_layers[k] for k in ("entry_point", "assessment", "approach")}
-
-
-def _row_across(
-    city: City, entry: gpd.GeoSeries, *, back_m: float, length_m: float
-) -> shapely.LineString:
-    """A line across the street, ``back_m`` outside the entry, perpendicular to its bearing."""
-    p = gpd.GeoSeries([entry.geometry], crs="EPSG:4326").to_crs(city.crs).iloc[0]
-    b = np.radians(float(entry["bearing_deg"]))  # into the space, clockwise from north
-    into = np.array([np.sin(b), np.cos(b)])
-    across = np.array([into[1], -into[0]])
-    c = np.array([p.x, p.y]) - back_m * into
-    ends = [c - across * length_m / 2, c + across * length_m / 2]
-    line = gpd.GeoSeries([shapely.LineString(ends)], crs=city.crs).to_crs("EPSG:4326")
-    return line.iloc[0]
 
 
 @pytest.mark.parametrize(("spacing", "closes"), [(1.3, True), (1.6, False)])
@@ -48,7 +35,7 @@ def test_a_bollard_row_closes_the_entry_only_if_its_gaps_are_within_the_limit(
     entry = baseline["entry_point"].loc[REPUBLICII]
     assert entry["entry_class"] == "vehicle_permeable"
     width = float(entry["width_m"])
-    line = _row_across(centre_city, entry, back_m=1.0, length_m=width + 6.0)
+    line = line_across(entry, centre_city.crs, back_m=1.0, length_m=width + 6.0)
     edit = BarrierEdit(kind="bollard_row", geometry=line, spacing_m=spacing)
     result = apply_scenario(centre_city, centre_data, [edit], baseline=baseline)
     # clear gap = spacing - post diameter: 1.1 m closes (<= 1.2 m), 1.4 m does not
@@ -84,7 +71,7 @@ def test_an_unrated_gate_stops_nothing_a_rated_one_closes(
     centre_city: City, centre_data: CityData, baseline: dict[str, gpd.GeoDataFrame]
 ) -> None:
     entry = baseline["entry_point"].loc[REPUBLICII]
-    line = _row_across(centre_city, entry, back_m=1.0, length_m=float(entry["width_m"]) + 6.0)
+    line = line_across(entry, centre_city.crs, back_m=1.0, length_m=float(entry["width_m"]) + 6.0)
     plain = apply_scenario(
         centre_city, centre_data, [BarrierEdit(kind="gate", geometry=line)], baseline=baseline
     )
@@ -120,7 +107,7 @@ def test_an_edit_changes_nothing_beyond_the_longest_run_up(
         for _, row in fleet.iterrows()
     )
     entry = baseline["entry_point"].loc[REPUBLICII]
-    line = _row_across(centre_city, entry, back_m=40.0, length_m=float(entry["width_m"]) + 6.0)
+    line = line_across(entry, centre_city.crs, back_m=40.0, length_m=float(entry["width_m"]) + 6.0)
     block = BarrierEdit(kind="wall", geometry=line)
     result = apply_scenario(centre_city, centre_data, [block], baseline=baseline)
     assert len(result.entries) > 0  # the wall does cut Strada Republicii

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from geo_protect.errors import ValidationError
 from geo_protect.outputs.exports import export_city
 from geo_protect.reference import parameter
 from geo_protect.scenario import PLAN_FIELDS, BarrierEdit, Scenario, read_scenario
-from tests.needs import unavailable
+from tests.needs import ogrinfo
 
 #: Piața Sfatului, inside the centre clip's bbox (25.575, 45.633, 25.605, 45.652).
 SQUARE = (25.5887, 45.6419)
@@ -323,10 +321,7 @@ def test_an_edit_is_strict_on_its_own() -> None:
 
 
 def _ogrinfo(*args: str) -> str:
-    exe = shutil.which("ogrinfo")
-    if exe is None:
-        unavailable("ogrinfo (Debian package gdal-bin) is not installed")
-    done = subprocess.run([exe, *args], capture_output=True, text=True, check=True, timeout=60)
+    done = ogrinfo(*args)
     assert done.stderr == ""
     return done.stdout
 

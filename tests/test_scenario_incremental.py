@@ -22,6 +22,7 @@ from geo_protect.citydata import CityData
 from geo_protect.scenario.engine import apply_scenario
 from geo_protect.scenario.incremental import ScenarioContext, rescore, scenario_context
 from geo_protect.scenario.model import BarrierEdit
+from tests.builders import line_across
 
 N_EDITS = 12
 
@@ -42,7 +43,9 @@ def _random_edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[B
         pick = i % 4
         if pick == 0:  # a row of posts across an entry's street, 1-3 m outside it
             e = open_.iloc[int(rng.integers(len(open_)))]
-            line = _across(city, e, float(rng.uniform(1, 3)), float(e["width_m"]) + 4)
+            line = line_across(
+                e, city.crs, back_m=float(rng.uniform(1, 3)), length_m=float(e["width_m"]) + 4
+            )
             spacing = float(rng.choice([1.3, 1.4, 1.8]))
             out.append([BarrierEdit(kind="bollard_row", geometry=line, spacing_m=spacing)])
         elif pick == 1:  # a block in the middle of a street
@@ -57,16 +60,6 @@ def _random_edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[B
             uid = str(ctx.data["barrier"].index[int(rng.integers(len(ctx.data["barrier"])))])
             out.append([BarrierEdit(action="remove", osm_id=uid)])
     return out
-
-
-def _across(city: City, entry: pd.Series, back: float, length: float) -> shapely.LineString:
-    p = gpd.GeoSeries([entry.geometry], crs="EPSG:4326").to_crs(city.crs).iloc[0]
-    b = np.radians(float(entry["bearing_deg"]))
-    into = np.array([np.sin(b), np.cos(b)])
-    across = np.array([into[1], -into[0]])
-    c = np.array([p.x, p.y]) - back * into
-    line = shapely.LineString([c - across * length / 2, c + across * length / 2])
-    return gpd.GeoSeries([line], crs=city.crs).to_crs("EPSG:4326").iloc[0]
 
 
 def _wall(city: City, edge: pd.Series) -> shapely.LineString:
