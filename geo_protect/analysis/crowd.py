@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -39,6 +40,7 @@ __all__ = [
     "expected_occupancy",
     "level_of_service",
     "nearby_poi_score",
+    "pois_near",
     "usable_area",
 ]
 
@@ -356,15 +358,39 @@ def nearby_poi_score(
     polys = _metric(spaces, crs, "POI score")
     score = np.zeros(len(polys))
     if pois is not None and not pois.empty:
-        w = table("poi_weights") if weights is None else weights
-        weight_of = dict(zip(w["kind"], w["weight"].astype(float), strict=True))
-        p = pois.to_crs(polys.crs)
-        pw = p["kind"].astype("string").map(weight_of).astype(float).fillna(0.0).to_numpy()
-        si, pi = shapely.STRtree(p.geometry.values).query(
-            polys.geometry.values, predicate="dwithin", distance=radius_m
-        )
+        si, pi, pw = pois_near(polys, pois.to_crs(polys.crs), radius_m=radius_m, weights=weights)
         score = np.bincount(si, weights=pw[pi], minlength=len(polys)).astype(float)
     return pd.Series(score, index=spaces.index, name="poi_score")
+
+
+def pois_near(
+    spaces_m: gpd.GeoDataFrame,
+    pois_m: gpd.GeoDataFrame,
+    *,
+    radius_m: float,
+    weights: pd.DataFrame | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Pairs (space position, POI position) within ``radius_m``, and every POI's weight.
+
+    Both layers in one metric CRS; the weight is the POI kind's ``poi_weights`` (0 for a
+    kind the table does not list).
+
+    Examples
+    --------
+    >>> sq = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs="EPSG:32635")
+    >>> p = gpd.GeoDataFrame({"kind": ["worship", "retail"]},
+    ...     geometry=[shapely.Point(15, 5), shapely.Point(500, 5)], crs="EPSG:32635")
+    >>> si, pi, w = pois_near(sq, p, radius_m=75)
+    >>> si.tolist(), pi.tolist(), w.tolist()
+    ([0], [0], [3.0, 1.0])
+    """
+    w = table("poi_weights") if weights is None else weights
+    weight_of = dict(zip(w["kind"], w["weight"].astype(float), strict=True))
+    pw = pois_m["kind"].astype("string").map(weight_of).astype(float).fillna(0.0).to_numpy()
+    si, pi = shapely.STRtree(pois_m.geometry.values).query(
+        spaces_m.geometry.values, predicate="dwithin", distance=radius_m
+    )
+    return si.astype(np.int64), pi.astype(np.int64), np.asarray(pw, dtype=float)
 
 
 def expected_occupancy(

@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from geo_protect import reference
+from geo_protect.analysis.crowd import pois_near
 from geo_protect.assess.consequence import crowd_consequence
 from geo_protect.assess.questionnaire import (
     CityAssessment,
@@ -143,13 +144,8 @@ def poi_attractiveness(
         ``n_pois`` and ``pois`` (the counted POIs as ``uid (kind, weight)`` strings).
     """
     radius = _risk_parameter("poi_radius_m") if radius_m is None else radius_m
-    w = reference.table("poi_weights") if weights is None else weights
-    weight_of = dict(zip(w["kind"], w["weight"].astype(float), strict=True))
-    s_geom = spaces.to_crs(crs).geometry.to_numpy()
     p_proj = pois.to_crs(crs)
-    p_weight = p_proj["kind"].astype("string").map(weight_of).astype(float).fillna(0.0).to_numpy()
-    tree = shapely.STRtree(p_proj.geometry.to_numpy())
-    s_idx, p_idx = tree.query(s_geom, predicate="dwithin", distance=radius)
+    s_idx, p_idx, p_weight = pois_near(spaces.to_crs(crs), p_proj, radius_m=radius, weights=weights)
     keep = p_weight[p_idx] > 0
     s_idx, p_idx = s_idx[keep], p_idx[keep]
     score = np.bincount(s_idx, weights=p_weight[p_idx], minlength=len(spaces))
