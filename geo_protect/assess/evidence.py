@@ -50,6 +50,8 @@ from geo_protect.assess.standoff_rules import (
     standoff_consequence,
     standoff_vulnerability,
 )
+from geo_protect.cities import City
+from geo_protect.citydata import CityData
 from geo_protect.errors import ConfigError
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "existing_measures",
     "poi_attractiveness",
     "prefill",
+    "prefill_layers",
     "ramming_vulnerability",
 ]
 
@@ -303,6 +306,39 @@ def prefill(
     )
     validate(out, q)
     return out
+
+
+def prefill_layers(
+    city: City,
+    data: CityData,
+    space_metric: pd.DataFrame,
+    standoff: pd.DataFrame | None,
+    *,
+    spaces: gpd.GeoDataFrame | None = None,
+) -> CityAssessment:
+    """:func:`prefill` with a city's own layers: its POIs, barriers, cameras and stand-off.
+
+    Parameters
+    ----------
+    city : City
+        The city (slug and metric CRS).
+    data : CityData
+        Its source layers.
+    space_metric, standoff : DataFrame
+        Its ``space_metric`` and ``standoff`` layers (``standoff`` None: VBIED unrated).
+    spaces : GeoDataFrame, optional
+        Only these spaces (default: every ``public_space``).
+    """
+    return prefill(
+        data["public_space"] if spaces is None else spaces,
+        city=city.slug,
+        crs=city.crs,
+        space_metric=space_metric,
+        pois=data["poi"],
+        barriers=data["barrier"],
+        surveillance=data["surveillance"],
+        standoff=standoff,
+    )
 
 
 _EVIDENCE_INPUTS: dict[str, tuple[str, ...]] = {

@@ -143,21 +143,11 @@ def draft_assessment(
         Draft assessments (:func:`geo_protect.assess.evidence.prefill`).
     """
     from geo_protect.analysis.standoff import city_standoff
-    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.evidence import prefill_layers
 
     if standoff is None:
         standoff = city_standoff(data, space_metric, crs=city.crs)
-
-    return prefill(
-        data["public_space"],
-        city=city.slug,
-        crs=city.crs,
-        space_metric=space_metric,
-        pois=data["poi"],
-        barriers=data["barrier"],
-        surveillance=data["surveillance"],
-        standoff=standoff,
-    )
+    return prefill_layers(city, data, space_metric, standoff)
 
 
 def store_scores(

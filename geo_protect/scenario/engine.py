@@ -217,21 +217,13 @@ def _checks(city: City, data: CityData, after: CityData, added: gpd.GeoDataFrame
 
 
 def _evaluate(city: City, data: CityData) -> dict[str, gpd.GeoDataFrame]:
+    """Every analysis layer of the city and its pre-filled scores (in memory)."""
     from geo_protect.analysis.city import analyse_city
-    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.evidence import prefill_layers
     from geo_protect.assess.scores import score
 
     layers = analyse_city(city, data)
-    draft = prefill(
-        data["public_space"],
-        city=city.slug,
-        crs=city.crs,
-        space_metric=layers["space_metric"],
-        pois=data["poi"],
-        barriers=data["barrier"],
-        surveillance=data["surveillance"],
-        standoff=layers["standoff"],
-    )
+    draft = prefill_layers(city, data, layers["space_metric"], layers["standoff"])
     layers["assessment"] = score(draft, data["public_space"])
     return layers
 

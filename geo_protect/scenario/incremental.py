@@ -257,7 +257,7 @@ def _downstream(
     recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
     measures) and from its stand-off (:func:`_standoff`).
     """
-    from geo_protect.assess.evidence import prefill
+    from geo_protect.assess.evidence import prefill_layers
     from geo_protect.assess.scores import score
     from geo_protect.reference import table
 
@@ -269,16 +269,8 @@ def _downstream(
     mine = data["public_space"].loc[data["public_space"].index.isin(sorted(rescored))]
     scores = base["assessment"]
     if len(mine):
-        draft = prefill(
-            mine,
-            city=ctx.city.slug,
-            crs=ctx.city.crs,
-            space_metric=metrics.loc[mine.index],
-            pois=data["poi"],
-            barriers=data["barrier"],
-            surveillance=data["surveillance"],
-            standoff=reach[reach["space_uid"].isin(mine.index)],
-        )
+        mine_so = reach[reach["space_uid"].isin(mine.index)]
+        draft = prefill_layers(ctx.city, data, metrics.loc[mine.index], mine_so, spaces=mine)
         fresh = score(draft, mine)
         scores = conform(
             "assessment", pd.concat([scores[~scores["space_uid"].isin(mine.index)], fresh])
