@@ -68,6 +68,7 @@ class ScenarioContext:
     layers: dict[str, gpd.GeoDataFrame]
     reach_m: float
     edge_tree: shapely.STRtree  # of network.edges (same order), for the streets around
+    parking: pd.Series  # per street uid: a parking street (stand-off reach)
 
 
 def longest_run_up() -> float:
@@ -93,6 +94,7 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
         layers=_evaluate(city, data),
         reach_m=longest_run_up(),
         edge_tree=shapely.STRtree(network.edges.geometry.values),
+        parking=parking_streets(metric["street"]),
     )
 
 
@@ -305,8 +307,7 @@ def _standoff(
         only |= _spaces_near(ctx.spaces_m, spaces, far)
     if not only:
         return base
-    parking = parking_streets(ctx.metric["street"])
-    fresh = standoff(net, ctx.spaces_m, persons, parking=parking, only=sorted(only))
+    fresh = standoff(net, ctx.spaces_m, persons, parking=ctx.parking, only=sorted(only))
     keep = base[~base["space_uid"].astype(str).isin(only)]
     return conform("standoff", pd.concat([keep, fresh]))
 
