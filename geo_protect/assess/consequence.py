@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from geo_protect import reference
+from geo_protect.assess.bands import band_lookup, rule_bands
 from geo_protect.assess.model import CityAssessment, Evidence, Rating, Scenario
-from geo_protect.errors import ConfigError, ValidationError
+from geo_protect.errors import ValidationError
 
 __all__ = [
     "PEAK_QUESTION",
@@ -46,43 +45,14 @@ _PEOPLE = ("expected_peak_persons", "capacity_peak", "capacity_persons")
 
 
 def people_bands(bands: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The ``prefill_bands`` rows of rule ``capacity_persons``, sorted and checked.
+    """The ``capacity_persons`` bands of ``prefill_bands`` (people → consequence).
 
     Examples
     --------
     >>> [float(x) for x in people_bands()["lower"]][:3]
     [0.0, 200.0, 800.0]
     """
-    frame = reference.table("prefill_bands") if bands is None else bands
-    sel = frame[frame["rule"] == _RULE].sort_values("lower").reset_index(drop=True)
-    if sel.empty:
-        raise ConfigError(f"prefill_bands: no bands for rule {_RULE!r}")
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    if not np.array_equal(upper[:-1], lower[1:]):
-        raise ConfigError(f"prefill_bands: bands of rule {_RULE!r} are not contiguous")
-    return sel
-
-
-def _band(people: np.ndarray, sel: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rating (0 = none) and rule text of each number of people."""
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    idx = np.searchsorted(lower, people, side="right") - 1
-    ok = ~np.isnan(people) & (idx >= 0) & (people < upper[np.clip(idx, 0, len(sel) - 1)])
-    idx = np.clip(idx, 0, len(sel) - 1)
-    texts = np.array(
-        [
-            f"prefill_bands/{_RULE}: {_num(lo)} ≤ {name} < {_num(hi)} → {r} ({label})"
-            for lo, hi, r, label in zip(lower, upper, sel["rating"], sel["label"], strict=True)
-        ],
-        dtype=object,
-    )[idx]
-    return np.where(ok, sel["rating"].to_numpy(dtype=int)[idx], 0), np.where(ok, texts, "")
-
-
-def _num(x: float) -> str:
-    return "∞" if math.isinf(x) else f"{x:g}"
+    return rule_bands(_RULE, bands)
 
 
 def crowd_consequence(
@@ -118,16 +88,11 @@ def crowd_consequence(
     if column is None:
         raise ValidationError(f"layer 'space_metric': missing column(s) {', '.join(_PEOPLE)}")
     people = space_metric[column].astype("Float64")
-    rating, rule = _band(people.to_numpy(dtype=float, na_value=np.nan), people_bands(bands), column)
+    rating, rule = band_lookup(people, _RULE, bands, column)
     out = pd.DataFrame(
-        {
-            "consequence": pd.array(np.where(rating > 0, rating, 0), dtype="Int64"),
-            "rule": pd.array(rule, dtype="string"),
-            "people_exposed": people,
-        },
+        {"consequence": rating, "rule": rule, "people_exposed": people},
         index=space_metric.index,
     )
-    out.loc[rating == 0, ["consequence", "rule"]] = pd.NA
     for col in (*_PEOPLE, "occupancy_rule", "design_density", "area_m2"):
         if col in space_metric.columns and col not in out.columns:
             out[col] = space_metric[col]
@@ -174,7 +139,7 @@ def _with_answer(sc: Scenario, answer: int, sel: pd.DataFrame) -> Scenario:
         # a VBIED's consequence counts the people of every space within the hazard
         # distance, not this space's own peak: the answer does not replace it
         return sc
-    rating, rule = _band(np.array([float(answer)]), sel, PEAK_QUESTION)
+    rating, rule = band_lookup(pd.Series([float(answer)]), _RULE, sel, PEAK_QUESTION)
     inputs: dict[str, Any] = dict(old.evidence.inputs)
     computed = inputs.get("computed_people_exposed", inputs.get("people_exposed"))
     inputs.update(
@@ -182,10 +147,10 @@ def _with_answer(sc: Scenario, answer: int, sel: pd.DataFrame) -> Scenario:
     )
     shown = f"{computed:,.0f}" if isinstance(computed, int | float) else "unknown"
     ev = Evidence(
-        value=int(rating[0]),
+        value=int(rating.iloc[0]),
         rule=(
             f"assessors' estimated peak number of people (site answer {PEAK_QUESTION}) "
-            f"{answer:,} replaces the computed {shown}; {rule[0]}"
+            f"{answer:,} replaces the computed {shown}; {rule.iloc[0]}"
         ),
         inputs=inputs,
         table="prefill_bands",

@@ -31,6 +31,7 @@ import shapely
 
 from geo_protect import reference
 from geo_protect.analysis.crowd import pois_near
+from geo_protect.assess.bands import band_lookup
 from geo_protect.assess.consequence import crowd_consequence
 from geo_protect.assess.questionnaire import (
     CityAssessment,
@@ -45,7 +46,6 @@ from geo_protect.assess.questionnaire import (
 )
 from geo_protect.assess.standoff_rules import (
     STANDOFF_RULES,
-    _band_lookup,
     _require,
     standoff_consequence,
     standoff_vulnerability,
@@ -90,7 +90,7 @@ def ramming_vulnerability(
     n_perm = space_metric["n_vehicle_permeable"].astype("Int64")
     speed = space_metric["worst_speed_kmh"].astype("Float64")
     speed = speed.mask(n_perm.eq(0).fillna(False), 0.0)
-    rating, rule = _band_lookup(speed, "ramming_speed_kmh", bands, "worst_speed_kmh")
+    rating, rule = band_lookup(speed, "ramming_speed_kmh", bands, "worst_speed_kmh")
     out = pd.DataFrame(
         {
             "vulnerability": rating,
@@ -165,7 +165,7 @@ def poi_attractiveness(
     poi_lists = pd.Series([[] for _ in range(len(spaces))], dtype=object)
     poi_lists.iloc[listed.index.to_numpy()] = listed.to_numpy()
     score_s = pd.Series(score, index=spaces.index)
-    rating, rule = _band_lookup(score_s, "poi_score", bands, "poi_score")
+    rating, rule = band_lookup(score_s, "poi_score", bands, "poi_score")
     return pd.DataFrame(
         {
             "attractiveness": rating,

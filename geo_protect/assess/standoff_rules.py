@@ -10,20 +10,20 @@
   neighbours, :func:`geo_protect.analysis.standoff.persons_within`).
 
 Which threat types use these rules is set in ``threat_types.csv`` (VBIED). The band
-lookup (:func:`_band_lookup`) is the one every pre-fill rule of
+lookup (:func:`~geo_protect.assess.bands.band_lookup`) is the one every pre-fill rule of
 :mod:`geo_protect.assess.evidence` uses.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from geo_protect import reference
-from geo_protect.errors import ConfigError, ValidationError
+from geo_protect.assess.bands import band_lookup
+from geo_protect.errors import ValidationError
 
 __all__ = ["STANDOFF_RULES", "standoff_consequence", "standoff_vulnerability"]
 
@@ -75,7 +75,7 @@ def standoff_vulnerability(
     (4, 'N3')
     """
     worst = _worst(standoff, spaces, by="standoff_ratio", ascending=True)
-    rating, band = _band_lookup(
+    rating, band = band_lookup(
         worst["standoff_ratio"], "vbied_standoff_ratio", bands, "closest_m / mandatory_m"
     )
     said = _vehicle_text(worst)
@@ -119,7 +119,7 @@ def standoff_consequence(
     3
     """
     worst = _worst(standoff, spaces, by="persons_mandatory", ascending=False)
-    rating, band = _band_lookup(
+    rating, band = band_lookup(
         worst["persons_mandatory"], "vbied_persons_mandatory", bands, "persons_mandatory"
     )
     text = (
@@ -180,51 +180,6 @@ def _vehicle_text(worst: pd.DataFrame) -> pd.Series:
 
 def _metres(value: object) -> str:
     return f"{float(value):,.0f} m" if pd.notna(value) else "?"  # type: ignore[arg-type]
-
-
-# ------------------------------------------------ band lookup shared with evidence.py
-
-
-def _bands(rule: str, bands: pd.DataFrame | None) -> pd.DataFrame:
-    frame = reference.table("prefill_bands") if bands is None else bands
-    sel = frame[frame["rule"] == rule].sort_values("lower")
-    if sel.empty:
-        raise ConfigError(f"prefill_bands: no bands for rule {rule!r}")
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    if not np.array_equal(upper[:-1], lower[1:]):
-        raise ConfigError(f"prefill_bands: bands of rule {rule!r} are not contiguous")
-    return sel.reset_index(drop=True)
-
-
-def _band_lookup(
-    values: pd.Series, rule: str, bands: pd.DataFrame | None, name: str
-) -> tuple[pd.Series, pd.Series]:
-    """Rating and rule text per value (NA where the value is NA or outside every band)."""
-    sel = _bands(rule, bands)
-    lower = sel["lower"].to_numpy(dtype=float)
-    upper = sel["upper"].to_numpy(dtype=float)
-    x = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    idx = np.searchsorted(lower, x, side="right") - 1
-    ok = ~np.isnan(x) & (idx >= 0) & (x < upper[np.clip(idx, 0, len(sel) - 1)])
-    idx = np.where(ok, idx, 0)
-    ratings = sel["rating"].to_numpy(dtype=int)[idx]
-    texts = np.array(
-        [
-            f"prefill_bands/{rule}: {_num(lo)} ≤ {name} < {_num(hi)} → {r} ({label})"
-            for lo, hi, r, label in zip(lower, upper, sel["rating"], sel["label"], strict=True)
-        ],
-        dtype=object,
-    )[idx]
-    rating = pd.Series(pd.array(np.where(ok, ratings, 0), dtype="Int64"), index=values.index)
-    rating[~ok] = pd.NA
-    text = pd.Series(pd.array(texts, dtype="string"), index=values.index)
-    text[~ok] = pd.NA
-    return rating, text
-
-
-def _num(x: float) -> str:
-    return "∞" if math.isinf(x) else f"{x:g}"
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], layer: str) -> None:
