@@ -11,10 +11,11 @@ import pandas as pd
 
 from geo_protect.atomic import write_atomic
 from geo_protect.cities import City
-from geo_protect.pipeline.store_io import Progress, _quiet, load_city_data
+from geo_protect.citydata import CityData
+from geo_protect.pipeline.store_io import Progress, _quiet
 from geo_protect.scenario.engine import ScenarioResult
 from geo_protect.scenario.model import Scenario
-from geo_protect.schema import WGS84
+from geo_protect.schema import SOURCE_LAYERS, WGS84
 from geo_protect.store.base import Store
 
 __all__ = ["ScenarioRun", "run_scenario", "stored_scenario"]
@@ -55,10 +56,12 @@ def run_scenario(
     from geo_protect.scenario.engine import apply_scenario
     from geo_protect.scenario.files import read_scenario
 
-    data = load_city_data(store, city)
+    # the source layers and the stored baseline from one state of the store
+    stored = store.read_layers(city.slug, [*SOURCE_LAYERS, "entry_point", "assessment"])
+    data = CityData(city.slug, {k: stored[k] for k in SOURCE_LAYERS}, store.report(city.slug))
+    baseline = {k: stored[k] for k in ("entry_point", "assessment")}
     scenario = read_scenario(path, city=city, barriers=data["barrier"], name=name, author=author)
     progress(f"applying {len(scenario.edits)} edit(s) of {scenario.name!r}")
-    baseline = store.read_layers(city.slug, ["entry_point", "assessment"])
     result = apply_scenario(city, data, list(scenario.edits), name=scenario.name, baseline=baseline)
     progress(f"storing scenario {scenario.name!r}")
     store.save_scenario(city.slug, scenario)  # only a scenario that read and applied
