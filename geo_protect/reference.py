@@ -191,8 +191,15 @@ def parameter(name: str, data_dir: Path | None = None) -> float:
     >>> parameter("max_bollard_gap_m")
     1.2
     """
-    params = table("parameters", data_dir).set_index("name")
-    if name not in params.index:
-        path = reference_dir(data_dir) / "parameters.csv"
+    path = reference_dir(data_dir) / "parameters.csv"
+    values = _parameters(path, _stamp(path))
+    if name not in values:
         raise ConfigError(f"{path}: no parameter named {name!r}")
-    return float(params.at[name, "value"])
+    return values[name]
+
+
+@cache
+def _parameters(path: Path, stamp: tuple[int, int]) -> dict[str, float]:
+    """The ``parameters`` table as a name → value dict (cached like :func:`_read`)."""
+    frame = _read(path, stamp)
+    return {str(n): float(v) for n, v in zip(frame["name"], frame["value"], strict=True)}

@@ -152,10 +152,13 @@ def with_barriers(
     *,
     max_bollard_gap_m: float | None = None,
     bollard_gap_tolerance_m: float | None = None,
+    near: np.ndarray | None = None,
 ) -> StreetNetwork:
     """The same streets closed by another set of barriers (no re-noding).
 
     What a barrier scenario changes: :func:`street_network` is this on the noded streets.
+    With ``near``, only the streets within reach of those geometries are looked at
+    again; the closures elsewhere are ``network``'s own.
 
     Parameters
     ----------
@@ -165,6 +168,12 @@ def with_barriers(
         The ``barrier`` layer (any CRS).
     max_bollard_gap_m, bollard_gap_tolerance_m : float, optional
         As for :func:`street_network`.
+    near : ndarray of geometries, optional
+        Where the barriers differ from those ``network`` was closed with (metric): the
+        barriers added, removed or opened. A closure depends only on the barriers within
+        half the street's width plus ``bollard_row_search_m`` (or
+        ``barrier_on_edge_tolerance_m``) of it, so the result is the same as without
+        ``near``, for the work of the streets around the edits.
 
     Examples
     --------
@@ -180,6 +189,8 @@ def with_barriers(
     ['node/1']
     """
     max_gap = parameter("max_bollard_gap_m") if max_bollard_gap_m is None else max_bollard_gap_m
+    if near is not None:
+        return _rebarrier(network, barriers, near, max_gap, bollard_gap_tolerance_m)
     edges = network.edges.copy()
     edges["blocked_by"] = pd.Series(pd.NA, index=edges.index, dtype="string")
     edges["clear_gap_m"] = np.nan
@@ -191,6 +202,46 @@ def with_barriers(
             max_gap=max_gap,
             gap_tolerance=bollard_gap_tolerance_m,
         )
+    return StreetNetwork(nodes=network.nodes, edges=edges, crs=network.crs, barriers=closures)
+
+
+def _rebarrier(
+    network: StreetNetwork,
+    barriers: gpd.GeoDataFrame | None,
+    near: np.ndarray,
+    max_gap: float,
+    gap_tolerance: float | None,
+) -> StreetNetwork:
+    """:func:`with_barriers` recomputing only the closures of the edges near ``near``."""
+    if barriers is None or barriers.empty:
+        return with_barriers(network, barriers, max_bollard_gap_m=max_gap)
+    edges = network.edges.copy()
+    near = near[~pd.isna(near)] if len(near) else near
+    if len(near) == 0:
+        return StreetNetwork(
+            nodes=network.nodes, edges=edges, crs=network.crs, barriers=network.barriers.copy()
+        )
+    half = float(np.nanmax(edges["width_m"].to_numpy(dtype=float, na_value=np.nan))) / 2
+    reach = half + max(parameter("bollard_row_search_m"), parameter("barrier_on_edge_tolerance_m"))
+    _, ei = edges.sindex.query(near, predicate="dwithin", distance=reach)
+    ids = edges.index[np.unique(ei)]
+    sub = edges.loc[ids].copy()
+    sub["blocked_by"] = pd.Series(pd.NA, index=sub.index, dtype="string")
+    sub["clear_gap_m"] = np.nan
+    metric = barriers.to_crs(network.crs)
+    bi, _ = shapely.STRtree(sub.geometry.values).query(
+        metric.geometry.values, predicate="dwithin", distance=reach
+    )
+    mine = metric.iloc[np.unique(bi)]
+    fresh = (
+        apply_barriers(sub, mine, max_gap=max_gap, gap_tolerance=gap_tolerance)
+        if len(mine)
+        else empty_closures()
+    )
+    edges.loc[ids, ["blocked_by", "clear_gap_m"]] = sub[["blocked_by", "clear_gap_m"]]
+    kept = network.barriers[~network.barriers["edge"].isin(ids)]
+    closures = pd.concat([kept, fresh] if len(fresh) else [kept], ignore_index=True)
+    closures = closures.sort_values(["edge", "at_m"], kind="stable").reset_index(drop=True)
     return StreetNetwork(nodes=network.nodes, edges=edges, crs=network.crs, barriers=closures)
 
 

@@ -251,6 +251,7 @@ def prefill(
     bands: pd.DataFrame | None = None,
     reference_version: str | None = None,
     standoff: pd.DataFrame | None = None,
+    attractiveness: pd.DataFrame | None = None,
 ) -> CityAssessment:
     """Draft assessments of a city's spaces, pre-filled from the evidence available.
 
@@ -279,10 +280,17 @@ def prefill(
         Reference tables ``threat_types`` and ``prefill_bands`` (from ``data/`` by default).
     reference_version : str, optional
         Version of the reference data recorded in the assessment.
+    attractiveness : DataFrame, optional
+        :func:`poi_attractiveness` of these spaces (or more), computed already.
     """
     q = questionnaire or load_questionnaire()
     rules = _threat_rules(q, threat_types)
-    evidence = _space_evidence(spaces, crs=crs, space_metric=space_metric, pois=pois, bands=bands)
+    known = attractiveness is not None
+    evidence = _space_evidence(
+        spaces, crs=crs, space_metric=space_metric, pois=None if known else pois, bands=bands
+    )
+    if attractiveness is not None:
+        evidence["attractiveness"] = attractiveness.reindex(spaces.index)
     for rule, fn in (("vbied_standoff_ratio", standoff_vulnerability),
                      ("vbied_persons_mandatory", standoff_consequence)):  # fmt: skip
         evidence[rule] = None if standoff is None else fn(standoff, spaces.index, bands=bands)
@@ -315,6 +323,7 @@ def prefill_layers(
     standoff: pd.DataFrame | None,
     *,
     spaces: gpd.GeoDataFrame | None = None,
+    attractiveness: pd.DataFrame | None = None,
 ) -> CityAssessment:
     """:func:`prefill` with a city's own layers: its POIs, barriers, cameras and stand-off.
 
@@ -328,6 +337,8 @@ def prefill_layers(
         Its ``space_metric`` and ``standoff`` layers (``standoff`` None: VBIED unrated).
     spaces : GeoDataFrame, optional
         Only these spaces (default: every ``public_space``).
+    attractiveness : DataFrame, optional
+        As for :func:`prefill`.
     """
     return prefill(
         data["public_space"] if spaces is None else spaces,
@@ -338,6 +349,7 @@ def prefill_layers(
         barriers=data["barrier"],
         surveillance=data["surveillance"],
         standoff=standoff,
+        attractiveness=attractiveness,
     )
 
 

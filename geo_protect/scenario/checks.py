@@ -13,14 +13,13 @@ rated barrier covers a class when its rating covers the class's test mass at tha
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geo_protect.analysis.approach import WholeNetwork, approach_speeds
+from geo_protect.analysis.approach import approach_speeds
+from geo_protect.analysis.approach.field import SpeedField
 from geo_protect.analysis.crash_ratings import covers, parse_rating
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.analysis.vehicles import vehicle_classes
@@ -48,7 +47,7 @@ def barrier_checks(
     before: StreetNetwork,
     after: StreetNetwork,
     *,
-    around: Callable[[np.ndarray], tuple[StreetNetwork, WholeNetwork]] | None = None,
+    field: SpeedField | None = None,
 ) -> pd.DataFrame:
     """One row per (planned barrier, street it crosses, vehicle class).
 
@@ -58,10 +57,10 @@ def barrier_checks(
         The planned barriers (``scenario.engine.edited_data``), WGS84.
     before, after : StreetNetwork
         The baseline and the edited street networks (same streets, same metric CRS).
-    around : callable, optional
-        Points (metric) → the part of ``before`` a search for speeds there needs, and
-        what the search needs of the whole (the incremental path); the whole network
-        is searched without it.
+    field : SpeedField, optional
+        The speed field of ``before`` (:func:`~geo_protect.analysis.approach.field.speed_field`),
+        kept by the incremental path: speeds are read from it instead of a new search
+        of ``before``.
 
     Returns
     -------
@@ -75,7 +74,7 @@ def barrier_checks(
     pairs["closes"] = [
         (e, b) in closed for e, b in zip(pairs["edge"], pairs["barrier_uid"], strict=True)
     ]
-    speeds = _speeds_at(pairs, before, around)
+    speeds = _speeds_at(pairs, before, field)
     out = pairs.merge(speeds, on="pair")
     classes = vehicle_classes(include_all=True)
     sf = parameter("hvm_safety_factor")
@@ -124,12 +123,15 @@ def _crossings(added_m: gpd.GeoDataFrame, network: StreetNetwork) -> pd.DataFram
 
 
 def _speeds_at(
-    pairs: pd.DataFrame,
-    network: StreetNetwork,
-    around: Callable[[np.ndarray], tuple[StreetNetwork, WholeNetwork]] | None,
+    pairs: pd.DataFrame, network: StreetNetwork, field: SpeedField | None
 ) -> pd.DataFrame:
     """Per pair and class: the fastest arrival at the barrier from either side."""
     both = pd.concat([pairs.assign(towards="v"), pairs.assign(towards="u")], ignore_index=True)
+    cols = ["speed_kmh", "speed_high_kmh"]
+    if field is not None:
+        found = field.at(both["edge"].to_numpy(), both["at_m"].to_numpy(), both["towards"])
+        found["pair"] = both["pair"].to_numpy()[found["point"].to_numpy()]
+        return found.groupby(["pair", "vehicle"])[cols].max().reset_index()
     targets = pd.DataFrame(
         {
             "space_uid": both["pair"].astype(str).to_numpy(),
@@ -140,12 +142,6 @@ def _speeds_at(
         },
         index=pd.Index([f"t{i}" for i in range(len(both))]),
     )
-    if around is None:
-        found = approach_speeds(network, targets)
-    else:
-        lines = network.edges.geometry.reindex(both["edge"].to_numpy()).values
-        part, whole = around(shapely.line_interpolate_point(lines, both["at_m"].to_numpy()))
-        found = approach_speeds(part, targets, whole=whole)
+    found = approach_speeds(network, targets)
     found["pair"] = found["space_uid"].astype(int)
-    best = found.groupby(["pair", "vehicle"])[["speed_kmh", "speed_high_kmh"]].max()
-    return best.reset_index()
+    return found.groupby(["pair", "vehicle"])[cols].max().reset_index()

@@ -1,18 +1,25 @@
-"""Re-analyse only what a barrier edit can change (issue 10, first version).
+"""Re-analyse only what a barrier edit can change (issue 10).
 
-A :class:`ScenarioContext` keeps a city's baseline in memory. :func:`rescore` applies
-edits and recomputes:
+A :class:`ScenarioContext` keeps a city's baseline in memory: metric layers, the noded
+network with its closures, the through-road lengths, the baseline layers, a speed field
+(the search labels of every class and parameter set on the whole network), the
+approach targets, the run-up each flying start needs and the POI attractiveness.
+:func:`rescore` applies edits and recomputes:
 
+* **closures** only on the streets within reach of an edited barrier (a closure depends
+  on the barriers within half the street's width plus the row search distance);
 * **entries** only of the spaces an edit can touch: within ``ENTRY_REACH_M`` of an
   edited barrier, or along a street whose closures changed (a closed street is no longer
   a frontage road; its crossings change class);
 * **approach speeds** only of the entries within the longest run-up of any vehicle class
   (to its top speed from rest, in the slowest parameter set) of an edited barrier or of a
-  street piece whose through-road length changed (the flying-start rule). Every walk
-  that sets such an entry's speed lies within that run-up of it (the traced run-up is
-  never longer), so the search runs on the streets within that distance of those entries
-  only, with the through-road lengths of the whole network;
-* space metrics, stand-off and scores of every space (cheap, and exact by construction).
+  street whose closures changed or whose through-road change gives or takes a flying
+  start, and of the entries that are new or moved. Every walk that sets such an entry's
+  speed lies within that run-up of it (the traced run-up is never longer), so the search
+  runs on the streets within that distance of those entries only, with the through-road
+  lengths of the whole network;
+* **speeds at the planned barriers** read from the speed field (a lookup, no search);
+* space metrics, stand-off and scores only of the spaces whose inputs changed.
 
 :func:`~geo_protect.scenario.engine.apply_scenario` (a full re-analysis) is the
 reference; ``tests/test_scenario_incremental.py`` compares the two on random edits.
@@ -29,6 +36,7 @@ import pandas as pd
 import shapely
 
 from geo_protect.analysis.approach import WholeNetwork, approach_speeds, through_lengths
+from geo_protect.analysis.approach.field import SpeedField, speed_field
 from geo_protect.analysis.city import _targets, in_metric_crs
 from geo_protect.analysis.entries import entry_points
 from geo_protect.analysis.network import StreetNetwork, street_network, with_barriers
@@ -69,6 +77,10 @@ class ScenarioContext:
     reach_m: float
     edge_tree: shapely.STRtree  # of network.edges (same order), for the streets around
     parking: pd.Series  # per street uid: a parking street (stand-off reach)
+    field: SpeedField  # the baseline's speeds everywhere (speeds at planned barriers)
+    targets: pd.DataFrame  # the baseline's approach targets (entries on the network)
+    starts: pd.DataFrame  # per edge and (set, class): the run-up its flying start needs
+    attractiveness: pd.DataFrame | None  # POI attractiveness per space (no barrier in it)
 
 
 def longest_run_up() -> float:
@@ -84,18 +96,33 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
     """Analyse the baseline once and keep what :func:`rescore` reuses."""
     metric = in_metric_crs(data, city.crs)
     network = street_network(metric["street"], metric["barrier"], crs=city.crs)
+    through = through_lengths(network)
+    layers = _evaluate(city, data)
     return ScenarioContext(
         city=city,
         data=data,
         metric=metric,
         spaces_m=data["public_space"].to_crs(city.crs),
         network=network,
-        through=through_lengths(network),
-        layers=_evaluate(city, data),
+        through=through,
+        layers=layers,
         reach_m=longest_run_up(),
         edge_tree=shapely.STRtree(network.edges.geometry.values),
         parking=parking_streets(metric["street"]),
+        field=speed_field(network, through_m=through),
+        targets=_targets(layers["entry_point"]),
+        starts=_start_run_ups(network),
+        attractiveness=_attractiveness(city, data),
     )
+
+
+def _attractiveness(city: City, data: CityData) -> pd.DataFrame | None:
+    from geo_protect.assess.evidence import poi_attractiveness
+
+    pois = data["poi"]
+    if pois.empty:
+        return None
+    return poi_attractiveness(data["public_space"], pois, crs=city.crs)
 
 
 def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -> ScenarioResult:
@@ -103,10 +130,10 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     city = ctx.city
     after_data, added = edited_data(city, ctx.data, edits)
     barriers_m = after_data["barrier"].to_crs(city.crs)
-    net = with_barriers(ctx.network, barriers_m)
     edited = _edit_geometry(ctx, added, edits)
+    net = with_barriers(ctx.network, barriers_m, near=edited)
     through = through_lengths(net)
-    changed_edges = _changed_edges(ctx.network, net, ctx.through, through)
+    changed_edges = _changed_edges(ctx, net, through)
     touched = _spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | _spaces_near(
         ctx.spaces_m, net.edges.geometry.reindex(changed_edges).to_numpy(), ENTRY_REACH_M
     )
@@ -135,17 +162,12 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
 def _barrier_checks(
     ctx: ScenarioContext, added: gpd.GeoDataFrame, net: StreetNetwork
 ) -> pd.DataFrame:
-    """The planned barriers' checks, searching the streets around each one only."""
+    """The planned barriers' checks, the speeds read from the baseline's speed field."""
     from geo_protect.scenario.checks import CHECK_COLUMNS, barrier_checks
 
     if added.empty:
         return pd.DataFrame(columns=list(CHECK_COLUMNS))
-
-    def around(points: np.ndarray) -> tuple[StreetNetwork, WholeNetwork]:
-        part = _streets_around(ctx.network, ctx.edge_tree, points, ctx.reach_m)
-        return part, WholeNetwork(through_m=ctx.through, cut_spaces=())
-
-    return barrier_checks(added, ctx.network, net, around=around)
+    return barrier_checks(added, ctx.network, net, field=ctx.field)
 
 
 def _edit_geometry(ctx: ScenarioContext, added: gpd.GeoDataFrame, edits: list[Any]) -> np.ndarray:
@@ -157,19 +179,59 @@ def _edit_geometry(ctx: ScenarioContext, added: gpd.GeoDataFrame, edits: list[An
     return np.concatenate(parts) if parts else np.zeros(0, dtype=object)
 
 
-def _changed_edges(
-    before: StreetNetwork, after: StreetNetwork, t_before: pd.DataFrame, t_after: pd.DataFrame
-) -> np.ndarray:
-    """Edges whose closures or through-road pieces differ between the two networks."""
+def _changed_edges(ctx: ScenarioContext, after: StreetNetwork, t_after: pd.DataFrame) -> np.ndarray:
+    """Edges whose closures differ, or whose through-road pieces differ in a way that
+    gives or takes a flying start of some class under some parameter set."""
     cols = ["edge", "at_m", "barrier_uid"]
-    a = before.barriers[cols].assign(_side="before")
+    a = ctx.network.barriers[cols].assign(_side="before")
     b = after.barriers[cols].assign(_side="after")
     both = pd.concat([a, b]).round({"at_m": 6})
-    diff = both.drop_duplicates(cols, keep=False)["edge"].to_numpy()
+    diff = np.unique(both.drop_duplicates(cols, keep=False)["edge"].to_numpy())
     cols_t = ["edge", "lo", "hi", "through_m"]
-    tb = pd.concat([t_before[cols_t], t_after[cols_t]]).round(6)
-    diff_t = tb.drop_duplicates(cols_t, keep=False)["edge"].to_numpy()
+    tb = pd.concat([ctx.through[cols_t], t_after[cols_t]]).round(6)
+    diff_t = np.unique(tb.drop_duplicates(cols_t, keep=False)["edge"].to_numpy())
+    diff_t = diff_t[~np.isin(diff_t, diff)]
+    if len(diff_t):
+        diff_t = diff_t[_start_differs(ctx, t_after, diff_t)]
     return np.unique(np.r_[diff, diff_t]).astype(np.int64)
+
+
+def _start_differs(ctx: ScenarioContext, t_after: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    """Per edge: do its pieces differ, or does any class gain or lose a flying start?
+
+    A class starts at road speed on a piece when the piece's through route covers the
+    run-up to that speed (:attr:`ScenarioContext.starts`); a through length that
+    changes on both sides of no such run-up changes no label.
+    """
+    old = ctx.through[ctx.through["edge"].isin(edges)].sort_values(["edge", "lo"])
+    new = t_after[t_after["edge"].isin(edges)].sort_values(["edge", "lo"])
+    if len(old) != len(new) or not (
+        (old["edge"].to_numpy() == new["edge"].to_numpy()).all()
+        and np.allclose(old[["lo", "hi"]].to_numpy(float), new[["lo", "hi"]].to_numpy(float))
+    ):
+        return np.ones(len(edges), dtype=bool)  # cut differently: look again
+    need = ctx.starts.reindex(old["edge"].to_numpy()).to_numpy(dtype=float)
+    eps = 1e-9
+    before = old["through_m"].to_numpy(float)[:, None] >= need - eps
+    after = new["through_m"].to_numpy(float)[:, None] >= need - eps
+    flips = pd.Series((before != after).any(axis=1), index=old["edge"].to_numpy())
+    return np.asarray(flips.groupby(level=0).any().reindex(edges).fillna(True), dtype=bool)
+
+
+def _start_run_ups(network: StreetNetwork) -> pd.DataFrame:
+    """Per vehicle edge and (parameter set, class): the run-up of its flying start, m
+    (-inf where there is none to have: not a through-road)."""
+    from geo_protect.analysis.vehicles import SpeedCurve
+
+    edges = network.edges
+    road = edges["through_road"].to_numpy(dtype=bool, na_value=False)
+    v = edges["speed_kmh"].to_numpy(dtype=float, na_value=0.0) / 3.6
+    out = {}
+    for name, fleet in parameter_sets().items():
+        for code, row in fleet.iterrows():
+            q = SpeedCurve.of(row).run_up(v * float(row["road_speed_factor"]))
+            out[f"{name}:{code}"] = np.where(road & (v > 0), q, -np.inf)
+    return pd.DataFrame(out, index=edges.index)
 
 
 def _spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) -> set[str]:
@@ -221,8 +283,15 @@ def _approach(
         hit, _ = shapely.STRtree(zone).query(pts, predicate="dwithin", distance=ctx.reach_m)
         near[np.unique(hit)] = True
     spaces = set(entries["space_uid"].astype(str)[near]) | touched
-    redo = _targets(entries[entries["space_uid"].astype(str).isin(spaces)])
-    keep = base[~base["space_uid"].astype(str).isin(spaces)]
+    mine = _targets(entries[entries["space_uid"].astype(str).isin(spaces)])
+    # an entry beyond the reach of every edit keeps its approach if its target is the same
+    again = entries.index[near].intersection(mine.index).union(_moved_targets(ctx, mine))
+    redo = mine.loc[mine.index.isin(again)]
+    kept = mine.index.difference(redo.index)
+    keep = base[
+        ~base["space_uid"].astype(str).isin(spaces)
+        | base["entry_uid"].astype(str).isin(kept.astype(str))
+    ]
     if redo.empty:
         return keep, spaces
     where = entries.to_crs(ctx.city.crs).geometry.reindex(redo.index).values
@@ -231,6 +300,18 @@ def _approach(
     whole = WholeNetwork(through_m=through, cut_spaces=every)
     found = approach_speeds(sub, redo, spaces=ctx.spaces_m, whole=whole)
     return conform("approach", pd.concat([keep, found])), spaces
+
+
+def _moved_targets(ctx: ScenarioContext, targets: pd.DataFrame) -> pd.Index:
+    """Targets that are new or differ from the baseline's in any column."""
+    base = ctx.targets.reindex(targets.index)
+    same = base["space_uid"].notna().to_numpy().copy()
+    for col in ("space_uid", "edge", "towards"):
+        same &= (base[col].astype(str) == targets[col].astype(str)).to_numpy()
+    for col in ("at_m", "impact_angle_deg"):
+        a, b = (f[col].to_numpy(dtype=float, na_value=np.nan) for f in (base, targets))
+        same &= np.isclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
+    return targets.index[~same]
 
 
 def _streets_around(
@@ -272,7 +353,14 @@ def _downstream(
     scores = base["assessment"]
     if len(mine):
         mine_so = reach[reach["space_uid"].isin(mine.index)]
-        draft = prefill_layers(ctx.city, data, metrics.loc[mine.index], mine_so, spaces=mine)
+        draft = prefill_layers(
+            ctx.city,
+            data,
+            metrics.loc[mine.index],
+            mine_so,
+            spaces=mine,
+            attractiveness=ctx.attractiveness,
+        )
         fresh = score(draft, mine)
         scores = conform(
             "assessment", pd.concat([scores[~scores["space_uid"].isin(mine.index)], fresh])
