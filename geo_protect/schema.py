@@ -338,14 +338,9 @@ def conform(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     geom = gdf.geometry.values
     if len(gdf) and (shapely.is_missing(geom).any() or shapely.is_empty(geom).any()):
         raise ValidationError(f"layer {name!r}: empty or missing geometries")
-    out = pd.DataFrame(index=pd.Index(gdf.index.astype("string"), name="uid"))
-    for col, dt in spec.columns.items():
-        values = gdf[col]
-        if dt == "json":
-            values = values.map(_json_text)
-        out[col] = values.to_numpy() if dt == "json" else values.astype(_pandas_dtype(dt)).array
-        if dt == "json":
-            out[col] = out[col].astype("string")
+    plain = pd.DataFrame(gdf, copy=False)  # plain column access (no geometry checks)
+    columns = {col: _canonical(plain[col], dt) for col, dt in spec.columns.items()}
+    out = pd.DataFrame(columns, index=pd.Index(gdf.index.astype("string"), name="uid"))
     geometry = _promote(np.asarray(geom), spec.geometry, name)
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, index=out.index, crs=WGS84))
 
@@ -358,6 +353,16 @@ def tags_of(layer: gpd.GeoDataFrame) -> pd.Series:
 def canonical_json(value: object) -> str:
     """The one JSON text form of stored objects (tags, evidence): compact, keys sorted."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _canonical(values: pd.Series, dt: Dtype) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A column's values in the canonical dtype of ``dt`` (JSON as compact text)."""
+    if dt == "json":
+        if isinstance(values.dtype, pd.StringDtype):
+            return values.fillna("{}").array
+        return pd.array(values.map(_json_text).to_numpy(dtype=object), dtype="string")
+    want = _pandas_dtype(dt)
+    return values.array if values.dtype == want else values.astype(want).array
 
 
 def _json_text(value: object) -> str:

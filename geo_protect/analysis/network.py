@@ -223,7 +223,8 @@ def _rebarrier(
         )
     half = float(np.nanmax(edges["width_m"].to_numpy(dtype=float, na_value=np.nan))) / 2
     reach = half + max(parameter("bollard_row_search_m"), parameter("barrier_on_edge_tolerance_m"))
-    _, ei = edges.sindex.query(near, predicate="dwithin", distance=reach)
+    # the original frame's index is built once and kept with it (the copy's is not)
+    _, ei = network.edges.sindex.query(near, predicate="dwithin", distance=reach)
     ids = edges.index[np.unique(ei)]
     sub = edges.loc[ids].copy()
     sub["blocked_by"] = pd.Series(pd.NA, index=sub.index, dtype="string")

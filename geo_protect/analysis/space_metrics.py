@@ -79,6 +79,8 @@ def space_metrics(
     approach: pd.DataFrame | None = None,
     pois: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
+    usable_area_m2: pd.Series | None = None,
+    labels: pd.Series | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``space_metric`` layer from spaces (metric CRS) and their entries.
 
@@ -104,6 +106,9 @@ def space_metrics(
         POIs set the attractiveness factor of ``expected_peak_persons``
         (:func:`~geo_protect.analysis.crowd.expected_occupancy`); named streets and POIs
         label unnamed spaces (:func:`~geo_protect.analysis.labels.space_labels`).
+    usable_area_m2, labels : Series, optional
+        Per space uid: its usable area and its label, already known (a re-analysis after
+        barrier edits: neither depends on the barriers); computed when not given.
 
     Returns
     -------
@@ -111,7 +116,11 @@ def space_metrics(
         One row per space (uid = space uid, representative point, WGS84).
     """
     low, high = _exposure_thresholds(exposure_thresholds_kmh)
-    usable = usable_area(spaces, buildings=buildings, obstacles=obstacles)
+    usable = (
+        usable_area(spaces, buildings=buildings, obstacles=obstacles)
+        if usable_area_m2 is None
+        else usable_area_m2.reindex(spaces.index).astype(float)
+    )
     exits = entries if has_streets or len(entries) else None
     caps = {p: capacity(spaces, exits, profile=p, usable_area_m2=usable) for p in PROFILES}
     main = (
@@ -126,7 +135,11 @@ def space_metrics(
     out = pd.DataFrame(
         {
             "name": spaces["name"].to_numpy(),
-            "label": space_labels(spaces, streets, pois).to_numpy(),
+            "label": (
+                space_labels(spaces, streets, pois)
+                if labels is None
+                else labels.reindex(spaces.index).astype("string")
+            ).to_numpy(),
             "kind": spaces["kind"].to_numpy(),
             **_capacity_columns(main, caps),
             "expected_peak_persons": occupancy["expected_peak_persons"].to_numpy(),

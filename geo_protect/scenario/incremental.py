@@ -3,7 +3,8 @@
 A :class:`ScenarioContext` keeps a city's baseline in memory: metric layers, the noded
 network with its closures, the through-road lengths, the baseline layers, a speed field
 (the search labels of every class and parameter set on the whole network), the
-approach targets, the run-up each flying start needs and the POI attractiveness.
+approach targets and their worst-case walks, the run-up each flying start needs and
+the POI attractiveness.
 :func:`rescore` applies edits and recomputes:
 
 * **closures** only on the streets within reach of an edited barrier (a closure depends
@@ -17,7 +18,11 @@ approach targets, the run-up each flying start needs and the POI attractiveness.
   start, and of the entries that are new or moved. Every walk that sets such an entry's
   speed lies within that run-up of it (the traced run-up is never longer), so the search
   runs on the streets within that distance of those entries only, with the through-road
-  lengths of the whole network;
+  lengths of the whole network. When the edits only *add* barriers, speeds can only
+  fall, and an entry's speeds fall only if one of its baseline worst-case walks (every
+  class, every parameter set: :func:`~geo_protect.analysis.approach.approach_walks`) runs
+  on a street whose closures or flying starts changed: each untouched walk is still
+  drivable at the same speed. Only those entries are searched again;
 * **speeds at the planned barriers** read from the speed field (a lookup, no search);
 * space metrics, stand-off and scores only of the spaces whose inputs changed.
 
@@ -35,16 +40,23 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_protect.analysis.approach import WholeNetwork, approach_speeds, through_lengths
+from geo_protect.analysis.approach import (
+    WholeNetwork,
+    approach_speeds,
+    through_lengths,
+)
 from geo_protect.analysis.approach.field import SpeedField, speed_field
+from geo_protect.analysis.approach.walks import Walks, approach_walks
 from geo_protect.analysis.city import _targets, in_metric_crs
 from geo_protect.analysis.entries import entry_points
 from geo_protect.analysis.network import StreetNetwork, street_network, with_barriers
-from geo_protect.analysis.space_metrics import space_metrics, worst_per_entry
-from geo_protect.analysis.standoff import crowd_persons, parking_streets, standoff
+from geo_protect.analysis.space_metrics import worst_per_entry
+from geo_protect.analysis.standoff import parking_streets
 from geo_protect.analysis.vehicles import SpeedCurve, parameter_sets
 from geo_protect.cities import City
 from geo_protect.citydata import CityData
+from geo_protect.reference import parameter
+from geo_protect.scenario.downstream import downstream, spaces_near, streets_around
 from geo_protect.scenario.engine import (
     ENTRY_COLUMNS,
     SCORE_COLUMNS,
@@ -61,6 +73,9 @@ __all__ = ["ENTRY_REACH_M", "ScenarioContext", "rescore", "scenario_context"]
 #: the entry rules' distances (barrier on an entry's way 3 m, frontage offset 5 m plus
 #: the shielding between a road and the outline), not a threshold of the analysis.
 ENTRY_REACH_M = 25.0
+#: Added to an entry's old run-up when it bounds the streets searched again, m: room for
+#: rounding only (the bound is exact), not a parameter of the analysis.
+_REACH_SLACK_M = 1.0
 
 
 @dataclass
@@ -81,6 +96,7 @@ class ScenarioContext:
     targets: pd.DataFrame  # the baseline's approach targets (entries on the network)
     starts: pd.DataFrame  # per edge and (set, class): the run-up its flying start needs
     attractiveness: pd.DataFrame | None  # POI attractiveness per space (no barrier in it)
+    walks: Walks  # the edges of each target's worst-case walks, and their reach
 
 
 def longest_run_up() -> float:
@@ -98,11 +114,13 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
     network = street_network(metric["street"], metric["barrier"], crs=city.crs)
     through = through_lengths(network)
     layers = _evaluate(city, data)
+    targets = _targets(layers["entry_point"])
+    spaces_m = data["public_space"].to_crs(city.crs)
     return ScenarioContext(
         city=city,
         data=data,
         metric=metric,
-        spaces_m=data["public_space"].to_crs(city.crs),
+        spaces_m=spaces_m,
         network=network,
         through=through,
         layers=layers,
@@ -110,9 +128,10 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
         edge_tree=shapely.STRtree(network.edges.geometry.values),
         parking=parking_streets(metric["street"]),
         field=speed_field(network, through_m=through),
-        targets=_targets(layers["entry_point"]),
+        targets=targets,
         starts=_start_run_ups(network),
         attractiveness=_attractiveness(city, data),
+        walks=approach_walks(network, targets, spaces=spaces_m),
     )
 
 
@@ -134,20 +153,21 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     net = with_barriers(ctx.network, barriers_m, near=edited)
     through = through_lengths(net)
     changed_edges = _changed_edges(ctx, net, through)
-    touched = _spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | _spaces_near(
+    touched = spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | spaces_near(
         ctx.spaces_m, net.edges.geometry.reindex(changed_edges).to_numpy(), ENTRY_REACH_M
     )
     metric = CityData(ctx.data.city, {**ctx.metric.layers, "barrier": barriers_m}, ctx.data.report)
     entries = _entries(ctx, net, metric, touched)
     zone = np.r_[edited, net.edges.geometry.reindex(changed_edges).to_numpy()]
-    approach, redone = _approach(ctx, net, through, entries, zone, touched)
-    worst = worst_per_entry(entries, approach)
+    cut = changed_edges if _adds_only(edits) else None
+    approach, redone = _approach(ctx, net, through, entries, zone, touched, cut)
+    worst = _worst(entries, approach, redone)
     # of the spaces searched again, those whose entries or approaches actually differ
     redone = _differs(ctx.layers["entry_point"], worst, redone) | _differs(
         ctx.layers["approach"], approach, redone
     )
     changed = net.edges.geometry.reindex(changed_edges).to_numpy()
-    layers = _downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
+    layers = downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
     base = ctx.layers
     return ScenarioResult(
         name=name,
@@ -159,6 +179,17 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     )
 
 
+def _worst(
+    entries: gpd.GeoDataFrame, approach: gpd.GeoDataFrame, spaces: set[str]
+) -> gpd.GeoDataFrame:
+    """:func:`worst_per_entry` of the entries of ``spaces``; the others keep their values
+    (their entries and approaches are the baseline's)."""
+    mine = entries["space_uid"].astype(str).isin(spaces).to_numpy()
+    rows = approach[approach["space_uid"].astype(str).isin(spaces).to_numpy()]
+    fresh = worst_per_entry(entries[mine], rows if len(rows) else approach)
+    return conform("entry_point", pd.concat([entries[~mine], fresh]))
+
+
 def _barrier_checks(
     ctx: ScenarioContext, added: gpd.GeoDataFrame, net: StreetNetwork
 ) -> pd.DataFrame:
@@ -167,7 +198,11 @@ def _barrier_checks(
 
     if added.empty:
         return pd.DataFrame(columns=list(CHECK_COLUMNS))
-    return barrier_checks(added, ctx.network, net, field=ctx.field)
+    # the checks look at the streets a planned barrier stands on only
+    at = added.to_crs(ctx.city.crs).geometry.values
+    d = parameter("barrier_on_edge_tolerance_m") + _REACH_SLACK_M
+    before, after = (streets_around(n, ctx.edge_tree, at, d) for n in (ctx.network, net))
+    return barrier_checks(added, before, after, field=ctx.field)
 
 
 def _edit_geometry(ctx: ScenarioContext, added: gpd.GeoDataFrame, edits: list[Any]) -> np.ndarray:
@@ -234,16 +269,6 @@ def _start_run_ups(network: StreetNetwork) -> pd.DataFrame:
     return pd.DataFrame(out, index=edges.index)
 
 
-def _spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) -> set[str]:
-    geoms = geoms[~pd.isna(geoms)] if len(geoms) else geoms
-    if len(geoms) == 0:
-        return set()
-    si, _ = shapely.STRtree(geoms).query(
-        spaces_m.geometry.values, predicate="dwithin", distance=distance
-    )
-    return set(spaces_m.index[np.unique(si)].astype(str))
-
-
 def _entries(
     ctx: ScenarioContext, net: StreetNetwork, metric: CityData, touched: set[str]
 ) -> gpd.GeoDataFrame:
@@ -253,16 +278,26 @@ def _entries(
     if not touched:
         return keep
     mine = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(touched))]
+    # every entry rule looks within ENTRY_REACH_M of an outline: the rest cannot matter
+    outlines = mine.geometry.values
     found = entry_points(
         mine,
-        net,
-        entrances=metric["entrance"],
-        barriers=metric["barrier"],
-        buildings=metric["building"],
+        streets_around(net, ctx.edge_tree, outlines, ENTRY_REACH_M),
+        entrances=_local(metric["entrance"], outlines),
+        barriers=_local(metric["barrier"], outlines),
+        buildings=_local(metric["building"], outlines),
         crs=ctx.city.crs,
     )
     cols = [c for c in keep.columns if c in found.columns]
     return conform("entry_point", pd.concat([keep, found[cols]]))
+
+
+def _local(frame: gpd.GeoDataFrame, around: np.ndarray) -> gpd.GeoDataFrame:
+    """The rows of ``frame`` within ``ENTRY_REACH_M`` of any of ``around`` (its cached index)."""
+    if frame.empty:
+        return frame
+    hit = frame.sindex.query(around, predicate="dwithin", distance=ENTRY_REACH_M)[1]
+    return frame.iloc[np.unique(hit)]
 
 
 def _approach(
@@ -272,207 +307,105 @@ def _approach(
     entries: gpd.GeoDataFrame,
     zone: np.ndarray,
     touched: set[str],
+    cut: np.ndarray | None = None,
 ) -> tuple[gpd.GeoDataFrame, set[str]]:
-    """Baseline approaches, those near the edits searched again on the streets around
-    them; and the spaces whose approaches were searched again."""
+    """Baseline approaches, those the edits can change searched again on the streets
+    around them; and the spaces whose approaches were looked at again.
+
+    ``cut``: when the edits only add barriers, the edges whose closures or flying starts
+    changed (an entry is searched again only if they cut one of its walks).
+    """
     base = ctx.layers["approach"]
-    pts = entries.to_crs(ctx.city.crs).geometry.values
-    near = np.zeros(len(entries), dtype=bool)
-    zone = zone[~pd.isna(zone)] if len(zone) else zone
-    if len(zone):
-        hit, _ = shapely.STRtree(zone).query(pts, predicate="dwithin", distance=ctx.reach_m)
-        near[np.unique(hit)] = True
+    if cut is not None:  # barriers only added: the entries whose walks they cut
+        walks = ctx.walks.edges
+        hit = set(walks.loc[walks["edge"].isin(cut), "entry_uid"].unique())
+        near = np.asarray(entries.index.astype(str).isin(sorted(hit)), dtype=bool)
+    else:
+        hit, near = set(), _within(ctx, entries, zone)
     spaces = set(entries["space_uid"].astype(str)[near]) | touched
     mine = _targets(entries[entries["space_uid"].astype(str).isin(spaces)])
-    # an entry beyond the reach of every edit keeps its approach if its target is the same
-    again = entries.index[near].intersection(mine.index).union(_moved_targets(ctx, mine))
-    redo = mine.loc[mine.index.isin(again)]
-    kept = mine.index.difference(redo.index)
-    keep = base[
-        ~base["space_uid"].astype(str).isin(spaces)
-        | base["entry_uid"].astype(str).isin(kept.astype(str))
-    ]
+    twin = _twins(ctx, mine)
+    # new or moved targets (and, to be safe, two targets that match one old one)
+    again = (twin.isna() | twin.duplicated(keep=False)).to_numpy(copy=True)
+    again |= twin.isin(hit).to_numpy() if cut is not None else mine.index.isin(entries.index[near])
+    redo, reuse = mine[again], twin[~again]
+    keep = pd.concat(
+        [base[~base["space_uid"].astype(str).isin(spaces)], _renamed(base, reuse.astype(str))]
+    )
     if redo.empty:
-        return keep, spaces
+        return conform("approach", keep), spaces
     where = entries.to_crs(ctx.city.crs).geometry.reindex(redo.index).values
-    sub = _streets_around(net, ctx.edge_tree, where, ctx.reach_m)
+    reach = np.full(len(redo), ctx.reach_m)
+    if cut is not None:  # speeds only fall: the new walks lie within the old run-ups
+        old = twin[again].notna().to_numpy()
+        reach[old] = ctx.walks.reach_m.reindex(twin[again][old].astype(str)).to_numpy()
+        reach = np.fmin(np.nan_to_num(reach, nan=ctx.reach_m) + _REACH_SLACK_M, ctx.reach_m)
+    sub = streets_around(net, ctx.edge_tree, where, reach)
     every = tuple(sorted(set(_targets(entries)["space_uid"].astype(str))))
     whole = WholeNetwork(through_m=through, cut_spaces=every)
     found = approach_speeds(sub, redo, spaces=ctx.spaces_m, whole=whole)
     return conform("approach", pd.concat([keep, found])), spaces
 
 
-def _moved_targets(ctx: ScenarioContext, targets: pd.DataFrame) -> pd.Index:
-    """Targets that are new or differ from the baseline's in any column."""
-    base = ctx.targets.reindex(targets.index)
-    same = base["space_uid"].notna().to_numpy().copy()
-    for col in ("space_uid", "edge", "towards"):
-        same &= (base[col].astype(str) == targets[col].astype(str)).to_numpy()
-    for col in ("at_m", "impact_angle_deg"):
-        a, b = (f[col].to_numpy(dtype=float, na_value=np.nan) for f in (base, targets))
-        same &= np.isclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
-    return targets.index[~same]
+def _within(ctx: ScenarioContext, entries: gpd.GeoDataFrame, zone: np.ndarray) -> np.ndarray:
+    """Per entry: within the longest run-up of any of ``zone`` (edited barriers, streets)."""
+    near = np.zeros(len(entries), dtype=bool)
+    zone = zone[~pd.isna(zone)] if len(zone) else zone
+    if len(zone):
+        pts = entries.to_crs(ctx.city.crs).geometry.values
+        hit, _ = shapely.STRtree(zone).query(pts, predicate="dwithin", distance=ctx.reach_m)
+        near[np.unique(hit)] = True
+    return near
 
 
-def _streets_around(
-    net: StreetNetwork, tree: shapely.STRtree, points: np.ndarray, distance: float
-) -> StreetNetwork:
-    """The network's edges within ``distance`` of the points, with their closures."""
-    ei = tree.query(shapely.multipoints(points), predicate="dwithin", distance=distance)
-    edges = net.edges.iloc[np.sort(ei)]
-    closures = net.barriers[net.barriers["edge"].isin(edges.index)]
-    return StreetNetwork(nodes=net.nodes, edges=edges, crs=net.crs, barriers=closures)
+def _adds_only(edits: list[Any]) -> bool:
+    """Whether every edit adds a barrier (no removal, no opening)."""
+    return all(getattr(e, "action", "add") == "add" for e in edits)
 
 
-def _downstream(
-    ctx: ScenarioContext,
-    data: CityData,
-    net: StreetNetwork,
-    entries: gpd.GeoDataFrame,
-    approach: gpd.GeoDataFrame,
-    redone: set[str],
-    edited: np.ndarray,
-    changed: np.ndarray,
-) -> dict[str, gpd.GeoDataFrame]:
-    """Space metrics, stand-off and scores of the spaces that can have changed.
+def _twins(ctx: ScenarioContext, targets: pd.DataFrame) -> pd.Series:
+    """Per target: the uid of the baseline target identical to it in every column (the
+    same entry, perhaps numbered differently after an edit), NA when there is none."""
 
-    A space's metrics follow from its own entries and approaches (``redone``: those
-    recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
-    measures) and from its stand-off (:func:`_standoff`).
-    """
-    from geo_protect.assess.evidence import prefill_layers
-    from geo_protect.assess.scores import score
-    from geo_protect.reference import table
+    def key(frame: pd.DataFrame) -> pd.Series:
+        parts = [frame[c].astype(str) for c in ("space_uid", "edge", "towards")]
+        parts += [frame[c].astype(float).map(repr) for c in ("at_m", "impact_angle_deg")]
+        return parts[0].str.cat(parts[1:], sep="|")
 
-    base = ctx.layers
-    metrics = _replace(base["space_metric"], _metrics(ctx, data, entries, approach, redone))
-    reach = _standoff(ctx, net, metrics, changed)
-    buffer = float(table("risk_parameters").set_index("name").at["measure_buffer_m", "value"])
-    rescored = redone | _spaces_near(ctx.spaces_m, edited, buffer) | _moved(base["standoff"], reach)
-    mine = data["public_space"].loc[data["public_space"].index.isin(sorted(rescored))]
-    scores = base["assessment"]
-    if len(mine):
-        mine_so = reach[reach["space_uid"].isin(mine.index)]
-        draft = prefill_layers(
-            ctx.city,
-            data,
-            metrics.loc[mine.index],
-            mine_so,
-            spaces=mine,
-            attractiveness=ctx.attractiveness,
-        )
-        fresh = score(draft, mine)
-        scores = conform(
-            "assessment", pd.concat([scores[~scores["space_uid"].isin(mine.index)], fresh])
-        )
-    return {
-        "entry_point": entries,
-        "approach": approach,
-        "space_metric": metrics,
-        "standoff": reach,
-        "assessment": scores,
-    }
+    base = ctx.targets
+    first = pd.Series(base.index.astype(str), index=key(base)).groupby(level=0).first()
+    return pd.Series(key(targets).map(first).to_numpy(), index=targets.index, dtype=object)
 
 
-def _standoff(
-    ctx: ScenarioContext, net: StreetNetwork, metrics: gpd.GeoDataFrame, changed: np.ndarray
-) -> gpd.GeoDataFrame:
-    """The stand-off layer, recomputed for the spaces whose rows can change.
-
-    A space's closest reachable point can move only if a street whose closures changed
-    lies within its baseline stand-off distance (or carries its closest point); the people
-    it counts change only if a space within the largest hazard distance changed its
-    people. Every other row is the baseline's.
-    """
-    base = ctx.layers["standoff"]
-    persons = crowd_persons(metrics)
-    old = crowd_persons(ctx.layers["space_metric"]).reindex(persons.index)
-    moved = persons.index[~np.isclose(persons.fillna(-1), old.fillna(-1), rtol=0, atol=1e-9)]
-    only = _near_reach(ctx, base, changed)
-    if len(moved):
-        far = float(base["preferred_m"].max()) if len(base) else 0.0
-        spaces = ctx.spaces_m.geometry.reindex(moved).to_numpy()
-        only |= _spaces_near(ctx.spaces_m, spaces, far)
-    if not only:
-        return base
-    fresh = standoff(net, ctx.spaces_m, persons, parking=ctx.parking, only=sorted(only))
-    keep = base[~base["space_uid"].astype(str).isin(only)]
-    return conform("standoff", pd.concat([keep, fresh]))
-
-
-def _near_reach(ctx: ScenarioContext, base: gpd.GeoDataFrame, changed: np.ndarray) -> set[str]:
-    """Spaces a changed street can give a closer point, or take their closest point from."""
-    changed = changed[~pd.isna(changed)] if len(changed) else changed
-    if len(changed) == 0:
-        return set()
-    tree = shapely.STRtree(changed)
-    within = base.groupby("space_uid")["closest_m"].max()
-    spaces = ctx.spaces_m.geometry.reindex(within.index).values
-    near, _ = tree.query(spaces, predicate="dwithin", distance=float(within.max()) + 1.0)
-    out = set()
-    if len(near):
-        cand = np.unique(near)
-        d = shapely.distance(spaces[cand], shapely.union_all(changed))
-        out |= set(within.index[cand][d <= within.to_numpy()[cand] + 1e-6].astype(str))
-    points = base.to_crs(ctx.city.crs).geometry.values
-    on, _ = tree.query(points, predicate="dwithin", distance=1e-6)
-    out |= set(base["space_uid"].astype(str).to_numpy()[np.unique(on)])
-    # a space no vehicle reached may be reached once a barrier is removed
-    return out | set(ctx.spaces_m.index.astype(str)) - set(within.index.astype(str))
-
-
-def _metrics(
-    ctx: ScenarioContext,
-    data: CityData,
-    entries: gpd.GeoDataFrame,
-    approach: gpd.GeoDataFrame,
-    redone: set[str],
-) -> gpd.GeoDataFrame:
-    """Space metrics of the ``redone`` spaces, from the edited entries and approaches."""
-    spaces = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(redone))]
-    if spaces.empty:
-        return ctx.layers["space_metric"].iloc[:0]
-    return space_metrics(
-        spaces,
-        entries[entries["space_uid"].isin(spaces.index)],
-        buildings=ctx.metric["building"],
-        has_streets=True,
-        approach=approach[approach["space_uid"].isin(spaces.index)],
-        pois=data["poi"],
-        streets=ctx.metric["street"],
-    )
-
-
-def _replace(base: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``base`` with the rows of ``fresh`` (same uids) replaced, in ``base``'s order."""
-    if fresh.empty:
-        return base
-    out = pd.concat([base[~base.index.isin(fresh.index)], fresh])
-    return gpd.GeoDataFrame(out.loc[base.index.union(fresh.index, sort=False)], crs=base.crs)
+def _renamed(base: gpd.GeoDataFrame, twins: pd.Series) -> gpd.GeoDataFrame:
+    """The baseline approach rows of each twin, under the uid of its new target."""
+    rows = base[base["entry_uid"].astype(str).isin(twins.to_numpy())]
+    new_of = pd.Series(twins.index.astype(str), index=twins.to_numpy())
+    entry = rows["entry_uid"].astype(str).map(new_of)
+    out = rows.assign(entry_uid=entry.to_numpy())
+    out.index = pd.Index(entry.str.cat(rows["vehicle"].astype(str), sep="|"), name="uid")
+    return out
 
 
 def _differs(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, spaces: set[str]) -> set[str]:
     """Of ``spaces``, those with a row added, dropped or changed in any column."""
     a = before[before["space_uid"].astype(str).isin(spaces)]
     b = after[after["space_uid"].astype(str).isin(spaces)]
-    cols = [c for c in a.columns if c != "geometry" and c in b.columns and c != "method"]
-
-    def canon(frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(frame[cols]).copy()
-        for c in cols:
-            if pd.api.types.is_float_dtype(out[c]):
-                out[c] = out[c].round(9)
-        out["_wkb"] = shapely.to_wkb(frame.geometry.values, hex=True)
-        return out.astype("string").fillna("<NA>").reset_index()
-
-    both = pd.concat([canon(a), canon(b)]).drop_duplicates(keep=False)
-    return set(both["space_uid"].astype(str))
+    out = set(a["space_uid"].astype(str)[~a.index.isin(b.index)])
+    out |= set(b["space_uid"].astype(str)[~b.index.isin(a.index)])
+    both = a.index.intersection(b.index)
+    a, b = a.loc[both], b.loc[both]
+    same = np.asarray(shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0))
+    for col in a.columns:
+        if col in b.columns and col not in ("geometry", "method"):
+            same &= _same_values(a[col], b[col])
+    return out | set(a["space_uid"].astype(str)[~same])
 
 
-def _moved(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> set[str]:
-    """Spaces whose stand-off rows differ."""
-    cols = ["closest_m", "persons_mandatory", "persons_preferred", "reach"]
-    a = pd.DataFrame(before[["space_uid", *cols]]).round(6)
-    b = pd.DataFrame(after[["space_uid", *cols]]).round(6)
-    both = pd.concat([a.reset_index(), b.reset_index()]).drop_duplicates(keep=False)
-    return set(both["space_uid"].astype(str))
+def _same_values(x: pd.Series, y: pd.Series) -> np.ndarray:
+    """Per row: equal values (floats within 1e-9, missing equal to missing)."""
+    if pd.api.types.is_float_dtype(x) and pd.api.types.is_float_dtype(y):
+        u, v = (s.to_numpy(dtype=float, na_value=np.nan) for s in (x, y))
+        return np.asarray((np.abs(u - v) <= 1e-9) | (np.isnan(u) & np.isnan(v)))
+    u, v = (s.astype("string").fillna("<NA>").to_numpy(dtype=object) for s in (x, y))
+    return np.asarray(u == v, dtype=bool)

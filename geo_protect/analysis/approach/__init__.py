@@ -222,14 +222,29 @@ def approach_speeds(
     edge_of, pos_of = _check_targets(network, targets)
     if targets.empty:
         return empty_layer("approach")
+    graph, tgt_dedge, tgt_x, space_edges = _search_setup(
+        network, targets, spaces, whole, model, edge_of, pos_of
+    )
+    frames = _class_frames(graph, targets, sets, model, tgt_dedge, tgt_x, space_edges)
+    return _layer(network, frames, edge_of, pos_of, len(fleet))
+
+
+def _search_setup(
+    network: StreetNetwork,
+    targets: pd.DataFrame,
+    spaces: gpd.GeoDataFrame | None,
+    whole: WholeNetwork | None,
+    model: _Model,
+    edge_of: IntArray,
+    pos_of: FloatArray,
+) -> tuple[_Graph, IntArray, FloatArray, _SpaceEdges | None]:
+    """The directed-edge graph, each target's piece and position, and the own-space pieces."""
     found = _target_spaces(spaces, targets, network.crs)
     cuts = _outlines(found, _cut_spaces(spaces, whole))
     through = None if whole is None else whole.through_m
     graph = _prepare(network, default_width_m=model.default_width, outlines=cuts, through_m=through)
     tgt_dedge, tgt_x = _target_pieces(graph, targets, edge_of, pos_of)
-    space_edges = _space_edges(graph, found)
-    frames = _class_frames(graph, targets, sets, model, tgt_dedge, tgt_x, space_edges)
-    return _layer(network, frames, edge_of, pos_of, len(fleet))
+    return graph, tgt_dedge, tgt_x, _space_edges(graph, found)
 
 
 def _cut_spaces(spaces: gpd.GeoDataFrame | None, whole: WholeNetwork | None) -> IntArray | None:
@@ -285,7 +300,7 @@ def _class_frames(
     frames = []
     for code, row in fleet.iterrows():
         klass = _vehicle_on(graph, row, gravity=model.gravity)
-        speed_q, start_q, run_up, lines = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
+        speed_q, start_q, run_up, lines, _ = _solve(graph, klass, tgt_dedge, tgt_x, space_edges)
         speed = klass.curve.speed(speed_q) * _KMH
         varied = {}
         for name in ("low", "high"):

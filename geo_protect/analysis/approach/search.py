@@ -139,12 +139,13 @@ def _solve(
     spaces: _SpaceEdges | None,
     *,
     draw: bool = True,
-) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.object_]]:
+) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.object_], _Paths]:
     """Search once, evaluate every target, redo those whose path crosses their own space.
 
     ``tgt_dedge`` / ``tgt_x``: each target's directed piece (-1 off the vehicle network)
     and its distance from that piece's tail. Returns run-ups from rest (m) of the impact
-    speed and of the start speed, the run-up length driven and the drawn paths.
+    speed and of the start speed, the run-up length driven, the drawn paths and the
+    traced walks (pieces per target, ``target`` = position in the batch).
     """
     m = len(tgt_dedge)
     # a target on a street narrower than the vehicle is not reached by it (speed 0)
@@ -180,7 +181,7 @@ def _solve(
     if draw and len(paths.target):
         drawn, geoms = _draw(graph, paths)
         lines[drawn] = geoms
-    return speed_q, start_q, run_up, lines
+    return speed_q, start_q, run_up, lines, paths
 
 
 def _restricted(
