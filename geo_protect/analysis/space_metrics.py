@@ -107,8 +107,7 @@ def space_metrics(
         (:func:`~geo_protect.analysis.crowd.expected_occupancy`); named streets and POIs
         label unnamed spaces (:func:`~geo_protect.analysis.labels.space_labels`).
     usable_area_m2, labels : Series, optional
-        Per space uid: its usable area and its label, already known (a re-analysis after
-        barrier edits: neither depends on the barriers); computed when not given.
+        Per space uid, when already known (neither depends on barriers); else computed.
 
     Returns
     -------
@@ -116,49 +115,55 @@ def space_metrics(
         One row per space (uid = space uid, representative point, WGS84).
     """
     low, high = _exposure_thresholds(exposure_thresholds_kmh)
+    usable, label = _area_and_label(spaces, usable_area_m2, labels, buildings, obstacles)
+    if labels is None:
+        label = space_labels(spaces, streets, pois)
+    exits = entries if has_streets or len(entries) else None
+    caps = {
+        p: capacity(spaces, exits, profile=p, usable_area_m2=usable) for p in {*PROFILES, profile}
+    }
+    main = caps[profile]
+    idx = spaces.index.astype(str)
+    occupancy = _occupancy(spaces, usable, main["capacity_persons"], pois)
+    counted = _entry_columns(entries, idx)
+    out = pd.DataFrame(
+        {
+            "name": spaces["name"].to_numpy(),
+            "label": label.astype("string").to_numpy(),
+            "kind": spaces["kind"].to_numpy(),
+            **_capacity_columns(main, caps),
+            "expected_peak_persons": occupancy["expected_peak_persons"].to_numpy(),
+            "occupancy_rule": occupancy["occupancy_rule"].to_numpy(),
+            **counted,
+            **_exposure_columns(entries, idx, low, high),
+            "worst_energy_kj": _worst_energy(approach, idx),
+            "reference_version": version(),
+            "note": pd.array(_notes(counted["n_entries"], has_streets, extra_note), dtype="string"),
+        },
+        index=pd.Index(idx, name="uid"),
+    )
+    points = gpd.GeoSeries(spaces.representative_point().to_numpy(), index=out.index)
+    return conform(
+        "space_metric", gpd.GeoDataFrame(out, geometry=points.set_crs(spaces.crs)).to_crs(WGS84)
+    )
+
+
+def _area_and_label(
+    spaces: gpd.GeoDataFrame,
+    usable_area_m2: pd.Series | None,
+    labels: pd.Series | None,
+    buildings: gpd.GeoDataFrame | None,
+    obstacles: gpd.GeoDataFrame | None,
+) -> tuple[pd.Series, pd.Series]:
+    """The usable areas and labels given (aligned on ``spaces``), the areas computed when
+    not given; labels not given are left empty for the caller to find."""
     usable = (
         usable_area(spaces, buildings=buildings, obstacles=obstacles)
         if usable_area_m2 is None
         else usable_area_m2.reindex(spaces.index).astype(float)
     )
-    exits = entries if has_streets or len(entries) else None
-    caps = {p: capacity(spaces, exits, profile=p, usable_area_m2=usable) for p in PROFILES}
-    main = (
-        caps[profile]
-        if profile in caps
-        else capacity(spaces, exits, profile=profile, usable_area_m2=usable)
-    )
-    idx = spaces.index.astype(str)
-    occupancy = _occupancy(spaces, usable, main["capacity_persons"], pois)
-    counts = _entry_class_counts(entries, idx)
-    n_entries = counts.sum(axis=1).to_numpy()
-    out = pd.DataFrame(
-        {
-            "name": spaces["name"].to_numpy(),
-            "label": (
-                space_labels(spaces, streets, pois)
-                if labels is None
-                else labels.reindex(spaces.index).astype("string")
-            ).to_numpy(),
-            "kind": spaces["kind"].to_numpy(),
-            **_capacity_columns(main, caps),
-            "expected_peak_persons": occupancy["expected_peak_persons"].to_numpy(),
-            "occupancy_rule": occupancy["occupancy_rule"].to_numpy(),
-            "n_entries": n_entries,
-            "n_pedestrian_only": counts["pedestrian_only"].to_numpy(),
-            "n_vehicle_permeable": counts["vehicle_permeable"].to_numpy(),
-            "n_blocked": counts["blocked"].to_numpy(),
-            **_exposure_columns(entries, idx, low, high),
-            "worst_energy_kj": _worst_energy(approach, idx),
-            "reference_version": version(),
-            "note": pd.array(_notes(n_entries, has_streets, extra_note), dtype="string"),
-        },
-        index=pd.Index(idx, name="uid"),
-    )
-    points = gpd.GeoSeries(
-        spaces.geometry.representative_point().to_numpy(), crs=spaces.crs, index=out.index
-    )
-    return conform("space_metric", gpd.GeoDataFrame(out, geometry=points.to_crs(WGS84)))
+    label = pd.Series(pd.NA, index=spaces.index) if labels is None else labels
+    return usable, label.reindex(spaces.index)
 
 
 def _occupancy(
@@ -192,6 +197,17 @@ def _capacity_columns(main: pd.DataFrame, caps: dict[str, pd.DataFrame]) -> dict
         "capacity_ordinary": caps["ordinary"]["capacity_persons"].to_numpy(),
         "capacity_peak": caps["peak"]["capacity_persons"].to_numpy(),
         "capacity_event": caps["event"]["capacity_persons"].to_numpy(),
+    }
+
+
+def _entry_columns(entries: gpd.GeoDataFrame, idx: pd.Index) -> dict[str, np.ndarray]:
+    """Per space (``idx``): its number of entries, and of each class."""
+    counts = _entry_class_counts(entries, idx)
+    return {
+        "n_entries": counts.sum(axis=1).to_numpy(),
+        "n_pedestrian_only": counts["pedestrian_only"].to_numpy(),
+        "n_vehicle_permeable": counts["vehicle_permeable"].to_numpy(),
+        "n_blocked": counts["blocked"].to_numpy(),
     }
 
 
