@@ -358,11 +358,12 @@ def canonical_json(value: object) -> str:
 def _canonical(values: pd.Series, dt: Dtype) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """A column's values in the canonical dtype of ``dt`` (JSON as compact text)."""
     if dt == "json":
-        if isinstance(values.dtype, pd.StringDtype):
+        if values.dtype == pd.StringDtype() and str(values.dtype) == "string":
             return values.fillna("{}").array
         return pd.array(values.map(_json_text).to_numpy(dtype=object), dtype="string")
-    want = _pandas_dtype(dt)
-    return values.array if values.dtype == want else values.astype(want).array
+    want = pd.api.types.pandas_dtype(_pandas_dtype(dt))
+    same = values.dtype == want and str(values.dtype) == str(want)  # "str" is not "string"
+    return values.array if same else values.astype(want).array
 
 
 def _json_text(value: object) -> str:
