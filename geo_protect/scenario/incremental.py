@@ -116,6 +116,8 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
     layers = _evaluate(city, data)
     targets = _targets(layers["entry_point"])
     spaces_m = data["public_space"].to_crs(city.crs)
+    for frame in (metric["building"], metric["entrance"], network.edges):
+        frame.sindex  # noqa: B018  (built now, kept with the frame: the first edit is not slower)
     return ScenarioContext(
         city=city,
         data=data,
@@ -278,26 +280,16 @@ def _entries(
     if not touched:
         return keep
     mine = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(touched))]
-    # every entry rule looks within ENTRY_REACH_M of an outline: the rest cannot matter
-    outlines = mine.geometry.values
     found = entry_points(
         mine,
-        streets_around(net, ctx.edge_tree, outlines, ENTRY_REACH_M),
-        entrances=_local(metric["entrance"], outlines),
-        barriers=_local(metric["barrier"], outlines),
-        buildings=_local(metric["building"], outlines),
+        net,
+        entrances=metric["entrance"],
+        barriers=metric["barrier"],
+        buildings=metric["building"],
         crs=ctx.city.crs,
     )
     cols = [c for c in keep.columns if c in found.columns]
     return conform("entry_point", pd.concat([keep, found[cols]]))
-
-
-def _local(frame: gpd.GeoDataFrame, around: np.ndarray) -> gpd.GeoDataFrame:
-    """The rows of ``frame`` within ``ENTRY_REACH_M`` of any of ``around`` (its cached index)."""
-    if frame.empty:
-        return frame
-    hit = frame.sindex.query(around, predicate="dwithin", distance=ENTRY_REACH_M)[1]
-    return frame.iloc[np.unique(hit)]
 
 
 def _approach(
