@@ -8,12 +8,17 @@ the service will turn them into HTTP responses through :data:`HTTP_STATUS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
 __all__ = [
     "HTTP_STATUS",
     "AnalysisError",
     "ConfigError",
     "DataSourceError",
     "GeoProtectError",
+    "ItemProblem",
+    "ItemsValidationError",
     "MissingDataError",
     "StoreError",
     "StoreUnavailableError",
@@ -45,6 +50,40 @@ class ValidationError(GeoProtectError):
     """User-supplied data (a register of spaces, an assessment) fails validation."""
 
 
+@dataclass(frozen=True)
+class ItemProblem:
+    """One problem of one item of a batch or one row of a file, for a 422 body.
+
+    ``index`` is the item's 0-based position in the batch (or the row/feature number of a
+    file, as its message says); ``None`` for a problem of the whole batch or file.
+    """
+
+    index: int | None
+    field: str
+    reason: str
+    sensor_id: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The problem as a JSON-ready dict (``index, field, reason, sensor_id``)."""
+        return asdict(self)
+
+
+class ItemsValidationError(ValidationError):
+    """A batch (of readings) or a file (of sensors) with problems in some of its items.
+
+    The message lists every problem in plain language; :attr:`problems` holds them as
+    :class:`ItemProblem` for a structured answer (HTTP 422).
+    """
+
+    def __init__(self, message: str, problems: Sequence[ItemProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[ItemProblem, ...] = tuple(problems)
+
+    def as_dicts(self) -> list[dict[str, object]]:
+        """Every problem as a JSON-ready dict, in order."""
+        return [p.as_dict() for p in self.problems]
+
+
 class MissingDataError(GeoProtectError):
     """A city lacks the data a step needs (no street network, no spaces)."""
 
@@ -61,9 +100,19 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached or lacks a prerequisite (server down, no PostGIS)."""
 
 
+class NotFoundError(GeoProtectError):
+    """A named record (an alert, a sensor, a scenario) does not exist."""
+
+
+class AlertStateError(StoreError):
+    """An alert cannot make the transition asked for (it is resolved already, say)."""
+
+
 #: HTTP status code for each error class, most specific first (used by the service).
 HTTP_STATUS: dict[type[GeoProtectError], int] = {
     UnknownCityError: 404,
+    NotFoundError: 404,
+    AlertStateError: 409,
     ValidationError: 422,
     DataSourceError: 422,
     AnalysisError: 422,
