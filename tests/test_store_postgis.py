@@ -48,7 +48,8 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
         (name, (kind, srid))
         for name, kind, srid in _query(
             postgis_store,
-            "SELECT f_table_name, type, srid FROM geometry_columns WHERE f_table_schema = :s",
+            "SELECT f_table_name, type, srid FROM geometry_columns WHERE f_table_schema = :s "
+            "AND f_geometry_column = 'geom'",  # not the sensors' zone (0007): no layer
             s=SCHEMA,
         )
     )
@@ -106,13 +107,13 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
 def test_migrations_run_on_open_and_are_idempotent(postgis_url: str) -> None:
     stores = [PostGISStore(postgis_url, reference_version="test") for _ in range(3)]
     try:
-        # six revisions: source layers, analysis layers, stand-off, ranking, speed ranges,
-        # barrier scenarios (0006, issue 10)
-        assert migrations.head_revision() == "0006"
+        # seven revisions: source layers, analysis layers, stand-off, ranking, speed ranges,
+        # barrier scenarios (0006, issue 10), the live tables (0007, issue 11)
+        assert migrations.head_revision() == "0007"
         with stores[0].engine.connect() as conn:
-            assert migrations.current_revision(conn) == "0006"
+            assert migrations.current_revision(conn) == "0007"
         rows = _query(stores[0], "SELECT version_num FROM geo_protect.alembic_version")
-        assert rows == [("0006",)]
+        assert rows == [("0007",)]
     finally:
         for store in stores:
             store.close()
@@ -127,11 +128,11 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
     with postgis_store.engine.begin() as conn:
         migrations.upgrade(conn)
     analysis = ("entry_point", "approach", "space_metric", "assessment", "standoff")
-    # alembic_version, city, the layers and scenario (0006)
-    assert (
-        len(_query(postgis_store, tables, s=SCHEMA))
-        == 1 + 1 + len(SOURCE_LAYERS) + len(analysis) + 1
-    )
+    live = ("sensor", "reading", "alert", "alert_pending", "alert_history", "live_event")
+    # alembic_version, city, the layers, scenario (0006) and the live tables (0007)
+    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
+        analysis
+    ) + 1 + len(live)
 
 
 @pytest.mark.postgis
