@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         maps draw their basemap from the city's own OSM data.
     http_timeout
         Seconds before a request to a remote service (Overpass) is abandoned.
+    mqtt_host, mqtt_port
+        The MQTT broker the live service subscribes to (``mqtt_host`` empty: no MQTT).
+    mqtt_topic
+        Topic pattern of sensor readings; ``+`` stands for the city slug. Workers share
+        one subscription (``$share/<group>/...``), so each message is ingested once.
+    mqtt_group
+        Name of the shared subscription.
+    ingest_concurrency
+        Batches one worker ingests at once; more get 429 (bounded work, not a queue).
+    sse_queue
+        Events buffered per browser connection; a client that falls further behind is
+        disconnected and resumes from its ``Last-Event-ID``.
     """
 
     model_config = SettingsConfigDict(env_prefix="GEO_PROTECT_", env_file=".env", extra="ignore")
@@ -51,3 +63,9 @@ class Settings(BaseSettings):
     tile_attribution: str | None = None
     overpass_url: str = "https://overpass-api.de/api/interpreter"
     http_timeout: float = Field(default=60.0, gt=0)
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, gt=0, lt=65536)
+    mqtt_topic: str = "geo_protect/+/readings"
+    mqtt_group: str = "geo_protect"
+    ingest_concurrency: int = Field(default=8, gt=0)
+    sse_queue: int = Field(default=1000, gt=0)

@@ -9,6 +9,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)  # fsync-order test of the stores
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # GeoPackage export opens in GDAL
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)  # live MQTT tests
+command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${need_apt[*]} (apt)"
@@ -21,6 +23,17 @@ fi
 
 echo "== PostgreSQL + PostGIS"
 bash scripts/setup-postgis.sh
+
+echo "== MQTT broker (Mosquitto on 127.0.0.1:1883)"
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  if command -v mosquitto >/dev/null 2>&1; then
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf 2>/dev/null || mosquitto -d
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
+  fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    echo "!! no MQTT broker on 127.0.0.1:1883 and none could be started: MQTT tests will fail in CI" >&2
+  fi
+fi
 
 echo "== Python environment"
 python=${PYTHON:-python3}

@@ -60,7 +60,7 @@ pytest_plugins = ["pytester"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEST_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 #: Markers whose tests must run (not skip) in CI.
-REQUIRED_IN_CI = ("postgis", "browser")
+REQUIRED_IN_CI = ("postgis", "browser", "mqtt")
 
 _skipped_required = pytest.StashKey[list[str]]()
 _skipped_collection = pytest.StashKey[list[str]]()

@@ -37,7 +37,7 @@ FOUNDATION = frozenset(
     {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
 )
 #: The surfaces: free to import anything, imported by no library module.
-SURFACES = frozenset({"pipeline", "cli"})
+SURFACES = frozenset({"pipeline", "cli", "service"})
 #: Which layers (besides the foundation and itself) each subpackage may import.
 #: Order: foundation ← osm ← analysis ← assess ← live | outputs (siblings); the store sits on
 #: the foundation only, and the top layers (live, outputs) may read through it.

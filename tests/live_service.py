@@ -1,0 +1,122 @@
+"""The live service as the tests meet it: a real PostGIS database and ``geo-protect serve``.
+
+:func:`seeded_database` makes a scratch PostGIS database holding the Brașov centre clip,
+analysed and scored (what the service reads: spaces, space metrics, assessments).
+:class:`Server` runs ``geo-protect serve`` in a subprocess on a free port against it —
+uvicorn, real workers, the real MQTT broker — and waits for ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import URL
+
+from geo_protect.citydata import CityData
+from tests.conftest import create_database, drop_database
+from tests.needs import unavailable
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mqtt_answers(host: str = "127.0.0.1", port: int = 1883) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def seed(url: str, data: CityData, layers: dict[str, object]) -> None:
+    """Write the city's source and analysis layers into the PostGIS store at ``url``."""
+    from geo_protect.store.postgis import PostGISStore
+
+    with PostGISStore(url, reference_version="test") as store:
+        store.replace_city("brasov", {**data.layers, **layers}, data.report)  # type: ignore[dict-item]
+
+
+@contextmanager
+def seeded_database(
+    admin: URL, name: str, data: CityData, layers: dict[str, object]
+) -> Iterator[str]:
+    """A scratch PostGIS database with the centre clip; dropped afterwards."""
+    url = create_database(admin, name, postgis=True).render_as_string(hide_password=False)
+    try:
+        seed(url, data, layers)
+        yield url
+    finally:
+        drop_database(admin, name)
+
+
+class Server:
+    """``geo-protect serve`` in a subprocess."""
+
+    def __init__(self, database_url: str, *, workers: int = 2, mqtt: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        self.workers = workers
+        self.mqtt = mqtt
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = REPO / ".pytest-live" / f"serve-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> Server:
+        if self.mqtt and not mqtt_answers():
+            unavailable("the MQTT broker is not answering on 127.0.0.1:1883 (mosquitto)")
+        self.log.parent.mkdir(exist_ok=True)
+        # a consumer group of its own: sessions of earlier servers get no share of its messages
+        env = {
+            **os.environ,
+            "GEO_PROTECT_STORE": "postgis",
+            "GEO_PROTECT_MQTT_GROUP": f"t{self.port}",
+        }
+        args = [sys.executable, "-m", "geo_protect.cli", "serve", "--port", str(self.port)]
+        args += ["--workers", str(self.workers), "--database-url", self.database_url]
+        args += [] if self.mqtt else ["--no-mqtt"]
+        with self.log.open("wb") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"geo-protect serve exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"geo-protect serve did not get ready: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
