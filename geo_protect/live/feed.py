@@ -196,11 +196,15 @@ def refresh(
     now: dt.datetime,
     limits: Limits,
     sensors: list[str] | None = None,
+    seen: dict[str, tuple[Any, ...]] | None = None,
 ) -> tuple[int, ...]:
     """Recompute the live state of the spaces of ``sensors`` (all: ``None``) and their
     alerts, write the changes and their events; returns the event ids.
 
-    The periodic pass (``sensors=None``) is what notices sensors gone silent.
+    The periodic pass (``sensors=None``) is what notices sensors gone silent. It passes
+    ``seen`` (per space, the statuses last sent; updated here): its state event then
+    carries only the spaces whose level of service, band, flags or silent sensors
+    changed, and there is none when nothing did.
     """
     _lock_city(conn, room.city)
     which = list(room.sensors.index) if sensors is None else sensors
@@ -211,9 +215,27 @@ def refresh(
     changes = evaluate_alerts(state, active, now=pd.Timestamp(now))
     stored = store.apply_alert_changes(conn, room.city, changes.opened, changes.changed)
     store.save_tracked(conn, room.city, changes.tracked)
-    events = [store.append_event(conn, room.city, "state", {"spaces": _state_rows(state)})]
+    rows = _state_rows(state) if seen is None else _changed_rows(_state_rows(state), seen)
+    events = [store.append_event(conn, room.city, "state", {"spaces": rows})] if rows else []
     events += [store.append_event(conn, room.city, "alert", _plain(a)) for a in stored]
     return tuple(events)
+
+
+#: What the periodic pass compares to decide whether a space's state is news.
+_STATUS = ("los", "alert", "stale", "rapid_rise", "exit_flow_alert", "stale_sensors")
+
+
+def _changed_rows(
+    rows: list[dict[str, Any]], seen: dict[str, tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The rows whose statuses differ from ``seen`` (which is brought up to date)."""
+    out = []
+    for row in rows:
+        status = tuple(str(row.get(k)) for k in _STATUS)
+        if seen.get(row["space_uid"]) != status:
+            seen[row["space_uid"]] = status
+            out.append(row)
+    return out
 
 
 def current_state(

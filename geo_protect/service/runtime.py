@@ -48,6 +48,7 @@ class Runtime:
     limits: Limits
     gate: threading.BoundedSemaphore
     rooms: dict[str, tuple[float, Room]] = field(default_factory=dict)
+    swept: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # per city
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -118,8 +119,11 @@ class Runtime:
         if room.sensors.empty:
             return ()
         now = dt.datetime.now(dt.UTC)
+        seen = dict(self.swept.get(city, {}))  # kept only once the events are committed
         with self.engine.begin() as conn:
-            return refresh(conn, room, now=now, limits=self.limits)
+            events = refresh(conn, room, now=now, limits=self.limits, seen=seen)
+        self.swept[city] = seen
+        return events
 
 
 def require_postgis(settings: Settings) -> None:
