@@ -10,6 +10,7 @@ service.
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 
 import jinja2
@@ -18,6 +19,7 @@ import pandas as pd
 import shapely
 
 from geo_protect.cities import City
+from geo_protect.live.state import default_stale_after_s
 from geo_protect.service.runtime import Runtime
 
 __all__ = ["control_page", "spaces_geojson"]
@@ -40,11 +42,30 @@ def _env() -> jinja2.Environment:
 
 def control_page(city: City) -> str:
     """The HTML of ``/control/{city}``."""
-    return _env().get_template("control.html").render(city=city.slug, city_name=city.name)
+    return (
+        _env()
+        .get_template("control.html")
+        .render(city=city.slug, city_name=city.name, stale_after_s=default_stale_after_s())
+    )
+
+
+#: Seconds the spaces layer of a city is served from memory before it is built again.
+_LAYER_TTL_S = 60.0
+_built: dict[str, tuple[float, bytes]] = {}
 
 
 def spaces_geojson(rt: Runtime, city: str) -> bytes:
-    """The city's spaces as GeoJSON: outline, name, worst baseline risk and exposure."""
+    """The city's spaces as GeoJSON: outline, name, worst baseline risk and exposure
+    (built once a minute at most per process: the baseline changes only on a re-run)."""
+    hit = _built.get(city)
+    if hit is not None and time.monotonic() - hit[0] < _LAYER_TTL_S:
+        return hit[1]
+    body = _spaces_geojson(rt, city)
+    _built[city] = (time.monotonic(), body)
+    return body
+
+
+def _spaces_geojson(rt: Runtime, city: str) -> bytes:
     layers = rt.store.read_layers(city, ["public_space", "space_metric", "assessment"])
     spaces, metric, scores = layers["public_space"], layers["space_metric"], layers["assessment"]
     worst = (
