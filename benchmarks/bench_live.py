@@ -10,6 +10,8 @@ spaces and measures, in the same run:
   ``reading`` table with psycopg ``executemany`` (the database's own ceiling here);
 * **MQTT ingest**: one publisher sending messages of 100 readings at QoS 1 for 10 s,
   counted as they are committed;
+* **the control page**: median time from navigation to ``window.controlReady`` in headless
+  Chromium (target ≤ 1.5 s);
 * **latency**: 100 Server-Sent-Event clients spread over the 2 workers; one reading every
   100 ms for 20 s; for each (reading, client), the time from the POST leaving to the
   event arriving. Reference: a bare PostgreSQL ``NOTIFY`` → ``LISTEN`` round trip.
@@ -250,6 +252,27 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
     return float(p50), float(p99), len(pids)
 
 
+def _page_ready(server: Server, loads: int = 5) -> float:
+    """Median time from navigation to ``window.controlReady`` of /control/brasov, ms."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    exe = os.environ.get("GEO_PROTECT_CHROMIUM", "/usr/bin/chromium")
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        try:
+            for _ in range(loads + 1):  # the first load warms the service's caches
+                page = browser.new_page()
+                page.goto(f"{server.url}/control/brasov")
+                times.append(float(page.evaluate("() => window.controlReady")))
+                page.close()
+        finally:
+            browser.close()
+    return float(np.median(times[1:]))
+
+
 def pd_iso(t: dt.datetime) -> str:
     """The ISO text the service gives back for a timestamp (pandas' isoformat)."""
     import pandas as pd
@@ -274,6 +297,10 @@ def main() -> None:
                 f"reference (bare executemany): {raw:,.0f} rows/s; "
                 f"HTTP at {http / raw:.2f}×, MQTT at {mqtt_rate / raw:.2f}×"
             )
+            ready = _page_ready(server)
+            console.print(
+                f"control page (375 spaces, 200 live): ready in {ready:.0f} ms (target ≤ 1,500)"
+            )
             p50, p99, workers = _latency(server, ids)
             ref = _notify_latency(dsn)
             console.print(
@@ -284,7 +311,7 @@ def main() -> None:
     print(
         f"live readings_per_s={rate:.0f} p99_ms={p99:.0f} p50_ms={p50:.0f} http_per_s={http:.0f} "
         f"mqtt_per_s={mqtt_rate:.0f} raw_per_s={raw:.0f} notify_p99_ms={ref:.1f} "
-        f"clients={SSE_CLIENTS} workers={workers}"
+        f"clients={SSE_CLIENTS} workers={workers} page_ready_ms={ready:.0f}"
     )
 
 
