@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,25 +66,36 @@ def seeded_database(
 class Server:
     """``geo-protect serve`` in a subprocess."""
 
-    def __init__(self, database_url: str, *, workers: int = 2, mqtt: bool = True) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 2,
+        mqtt: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
         self.workers = workers
         self.mqtt = mqtt
+        self.env = dict(env or {})  # extra ``GEO_PROTECT_*`` settings of the service
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = REPO / ".pytest-live" / f"serve-{self.port}.log"
 
     def start(self, timeout: float = 60.0) -> Server:
-        if self.mqtt and not mqtt_answers():
-            unavailable("the MQTT broker is not answering on 127.0.0.1:1883 (mosquitto)")
-        self.log.parent.mkdir(exist_ok=True)
         # a consumer group of its own: sessions of earlier servers get no share of its messages
         env = {
             **os.environ,
             "GEO_PROTECT_STORE": "postgis",
             "GEO_PROTECT_MQTT_GROUP": f"t{self.port}",
+            **self.env,
         }
+        host = env.get("GEO_PROTECT_MQTT_HOST", "127.0.0.1")
+        port = int(env.get("GEO_PROTECT_MQTT_PORT", "1883"))
+        if self.mqtt and not mqtt_answers(host, port):
+            unavailable(f"the MQTT broker is not answering on {host}:{port} (mosquitto)")
+        self.log.parent.mkdir(exist_ok=True)
         args = [sys.executable, "-m", "geo_protect.cli", "serve", "--port", str(self.port)]
         args += ["--workers", str(self.workers), "--database-url", self.database_url]
         args += [] if self.mqtt else ["--no-mqtt"]

@@ -34,7 +34,13 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from geo_protect.errors import ConfigError, GeoProtectError, UnknownCityError, ValidationError
+from geo_protect.errors import (
+    ConfigError,
+    GeoProtectError,
+    StoreError,
+    UnknownCityError,
+    ValidationError,
+)
 from geo_protect.live.readings import decode_mqtt_payload
 from geo_protect.service.runtime import Runtime
 
@@ -79,6 +85,7 @@ class MqttIngest:
         )
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
@@ -112,9 +119,16 @@ class MqttIngest:
         if reason.is_failure:
             log.warning("MQTT broker refused the connection: %s", reason)
             return
-        client.subscribe(self.topic, qos=1)  # again after every reconnect
-        self.connected.set()
-        log.info("MQTT connected, subscribed to %s", self.topic)
+        # again after every reconnect: a broker that restarted may have lost the session
+        client.subscribe(self.topic, qos=1)
+        log.info("MQTT connected, subscribing to %s", self.topic)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _m: int, reasons: Any, _p: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.warning("MQTT broker refused the subscription to %s: %s", self.topic, reasons)
+            return
+        self.connected.set()  # ready: messages flow from here on
+        log.info("MQTT subscribed to %s", self.topic)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
@@ -161,7 +175,7 @@ class MqttIngest:
         while not self.stopping.is_set():
             try:
                 self.runtime.ingest(city, items, wait=True)
-            except (OperationalError, DBAPIError) as exc:  # the database is away: retry
+            except (OperationalError, DBAPIError, StoreError) as exc:  # database away: retry
                 log.warning("MQTT batch of %s not stored yet (%s); retrying", city, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_S[1])

@@ -107,14 +107,18 @@ class Broadcaster:
             if len(page) < _PAGE:
                 break
             after = int(page[-1]["event_id"])
+        if not rows:  # the other notifications of a burst already delivered: nothing to judge
+            return
+        # a stalled client has not taken what it was given before (a burst of many events
+        # at once, a sweep opening many alerts, is not a stall): drop it, it resumes by id
+        for q in [q for q in queues if q.qsize() >= self.queue_size]:
+            queues.discard(q)
+            q.put_nowait(None)
+            log.warning("event stream of %s dropped: its client is not reading", city)
         for row in rows:
             self.last[city] = max(self.last.get(city, 0), int(row["event_id"]))
-            for q in list(queues):
-                if q.qsize() >= self.queue_size:  # a stalled client: drop it (it resumes)
-                    queues.discard(q)
-                    q.put_nowait(None)
-                else:
-                    q.put_nowait(row)
+            for q in queues:
+                q.put_nowait(row)
 
 
 def _latest_id(engine: sa.Engine, city: str) -> int:

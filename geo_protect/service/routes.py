@@ -181,15 +181,18 @@ async def readings(request: Request, city: str) -> Response:
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_BODY:
         return _json({"detail": f"batch of {length} bytes: the limit is {MAX_BODY}"}, 413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _json({"detail": f"batch of {len(raw)} bytes: the limit is {MAX_BODY}"}, 413)
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"readings: the body is not valid JSON ({exc})") from exc
     rt = _rt(request)
-    outcome = await run_in_threadpool(rt.ingest, _city(rt, city), items)
+    await run_in_threadpool(rt.known_city, city)
+    with rt.slot():  # before the body is read: bodies in flight are bounded too
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return _json({"detail": f"batch of {len(raw)} bytes: the limit is {MAX_BODY}"}, 413)
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"readings: the body is not valid JSON ({exc})") from exc
+        del raw
+        outcome = await run_in_threadpool(rt.ingest_held, city, items)
     return _json({"inserted": outcome.inserted, "duplicates": outcome.duplicates})
 
 

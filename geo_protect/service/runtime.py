@@ -8,18 +8,27 @@ ingested at once. Routes and the MQTT consumer call :meth:`Runtime.ingest`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from geo_protect.cities import get_city
-from geo_protect.errors import ConfigError, ItemsValidationError, UnknownCityError
+from geo_protect.errors import (
+    ConfigError,
+    ItemsValidationError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownCityError,
+)
 from geo_protect.live.feed import Limits, Outcome, Room, ingest, refresh, room_spaces
 from geo_protect.reference import parameter
 from geo_protect.settings import Settings
@@ -30,6 +39,8 @@ __all__ = ["BusyError", "Runtime", "open_runtime", "require_postgis"]
 
 log = logging.getLogger("geo_protect.service")
 
+#: Seconds the list of cities is kept before the store is asked again.
+_CITIES_TTL_S = 5.0
 #: Seconds a city's room is kept before its sensors are read again (other workers may
 #: have registered some); a batch naming an unknown sensor also reloads it at once.
 _ROOM_TTL_S = 30.0
@@ -49,6 +60,7 @@ class Runtime:
     gate: threading.BoundedSemaphore
     rooms: dict[str, tuple[float, Room]] = field(default_factory=dict)
     swept: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # per city
+    _cities: tuple[float, tuple[str, ...]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,7 +69,8 @@ class Runtime:
 
     def cities(self) -> list[str]:
         """The cities in the store."""
-        return self.store.cities()
+        with _unavailable_if_cut_off():
+            return self.store.cities()
 
     def room(self, city: str, *, fresh: bool = False) -> Room:
         """The city's spaces and sensors (cached for a short while)."""
@@ -67,7 +80,8 @@ class Runtime:
             hit = self.rooms.get(city)
         if hit and not fresh and time.monotonic() - hit[0] < _ROOM_TTL_S:
             return hit[1]
-        layers = self.store.read_layers(city, ["public_space", "space_metric", "assessment"])
+        with _unavailable_if_cut_off():
+            layers = self.store.read_layers(city, ["public_space", "space_metric", "assessment"])
         spaces = room_spaces(layers["space_metric"], layers["assessment"])
         sensors = live_store.city_sensors(self.engine, city)
         outlines = dict(
@@ -93,14 +107,34 @@ class Runtime:
         Returns only after the commit. Raises :class:`BusyError` when the worker is at its
         bound (``wait=False``), ``ItemsValidationError`` for a bad batch.
         """
+        with self.slot(wait=wait):
+            return self.ingest_held(city, items)
+
+    @contextlib.contextmanager
+    def slot(self, *, wait: bool = False) -> Iterator[None]:
+        """One of the worker's ingest slots, for the length of the block.
+
+        Raises :class:`BusyError` at once when none is free (``wait=False``): taken
+        before a request body is read, it bounds the memory of bodies in flight too.
+        """
         if not self.gate.acquire(blocking=wait):
             raise BusyError(f"{self.settings.ingest_concurrency} batches already in progress")
         try:
-            return self._ingest(city, items)
+            yield
         finally:
             self.gate.release()
 
-    def _ingest(self, city: str, items: Any) -> Outcome:
+    def known_city(self, city: str) -> str:
+        """``city`` if it is in the store (looked up at most every few seconds)."""
+        now = time.monotonic()
+        if self._cities is None or now - self._cities[0] > _CITIES_TTL_S:
+            self._cities = (now, tuple(self.cities()))
+        if city not in self._cities[1]:
+            raise UnknownCityError(f"city {city!r} is not in the store")
+        return city
+
+    def ingest_held(self, city: str, items: Any) -> Outcome:
+        """:meth:`ingest` for a caller that holds a :meth:`slot` already."""
         room = self.room(city)
         now = dt.datetime.now(dt.UTC)
         try:
@@ -124,6 +158,21 @@ class Runtime:
             events = refresh(conn, room, now=now, limits=self.limits, seen=seen)
         self.swept[city] = seen
         return events
+
+
+@contextlib.contextmanager
+def _unavailable_if_cut_off() -> Iterator[None]:
+    """A store read cut off by the database going away (a lost connection, the server
+    shutting down) is :class:`StoreUnavailableError` (503, retry), not a failed read (500).
+    """
+    try:
+        yield
+    except StoreError as exc:
+        if isinstance(exc, StoreUnavailableError) or not isinstance(
+            exc.__cause__, OperationalError | InterfaceError
+        ):
+            raise
+        raise StoreUnavailableError(str(exc)) from exc
 
 
 def require_postgis(settings: Settings) -> None:
