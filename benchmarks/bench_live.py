@@ -200,7 +200,7 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
     lock = threading.Lock()
     stop = threading.Event()
     pids: set[str] = set()
-    ready = threading.Barrier(SSE_CLIENTS + 1, timeout=60)
+    opened = threading.Semaphore(0)
 
     def listen() -> None:
         timeout = httpx.Timeout(10.0, read=None)
@@ -226,7 +226,9 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
     threads = [threading.Thread(target=listen, daemon=True) for _ in range(SSE_CLIENTS)]
     for t in threads:
         t.start()
-    ready.wait()
+    for _ in range(SSE_CLIENTS):  # every stream open before the first reading
+        if not opened.acquire(timeout=120):
+            raise RuntimeError("the event streams did not all open within 120 s")
     with httpx.Client(base_url=server.url, timeout=30) as c:
         t_end = time.monotonic() + LATENCY_S
         k = 0

@@ -295,12 +295,17 @@ def test_alert_opens_is_acknowledged_resolved_and_exports_as_cap(
     people = int(area * 5.5) + 1  # 5.5 p/m² standing: the Extreme band, no hold (alert_rules.csv)
     r = _post(server, [{"sensor_id": "t-area", "observed_at": _now(-1), "present": people}])
     assert r.status_code == 200, r.text[:2000]
-    alerts = httpx.get(f"{server.url}/cities/brasov/alerts").json()
-    mine = [a for a in alerts if a["space_uid"] == sensors["area"] and a["kind"] == "los"]
+
+    def los_alerts() -> list[dict[str, Any]]:  # the state follows the commit at once, apart
+        alerts = httpx.get(f"{server.url}/cities/brasov/alerts").json()
+        return [a for a in alerts if a["space_uid"] == sensors["area"] and a["kind"] == "los"]
+
+    mine = _wait(los_alerts, timeout=5)
     assert len(mine) == 1 and mine[0]["severity"] == "Extreme" and mine[0]["state"] == "open"
     aid = mine[0]["alert_id"]
     # a second reading in the same band updates the alert, never opens another
     _post(server, [{"sensor_id": "t-area", "observed_at": _now(-0.5), "present": people + 10}])
+    time.sleep(1.0)  # its refresh has run
     again = httpx.get(f"{server.url}/cities/brasov/alerts").json()
     assert [a["alert_id"] for a in again if a["alert_key"] == mine[0]["alert_key"]] == [aid]
     ack = httpx.post(

@@ -39,7 +39,16 @@ from geo_protect.live.sensors import sensor_infos
 from geo_protect.live.state import space_state
 from geo_protect.store import live as store
 
-__all__ = ["Limits", "Outcome", "Room", "current_state", "ingest", "refresh", "room_spaces"]
+__all__ = [
+    "Limits",
+    "Outcome",
+    "Room",
+    "current_state",
+    "ingest",
+    "refresh",
+    "room_spaces",
+    "store_readings",
+]
 
 #: Columns of a space in :attr:`Room.spaces`.
 SPACE_COLUMNS = (
@@ -92,6 +101,7 @@ class Outcome:
     inserted: int
     duplicates: int
     events: tuple[int, ...] = ()
+    sensors: tuple[str, ...] = ()  # the sensors with new readings
 
 
 def room_spaces(
@@ -174,6 +184,27 @@ def ingest(
     ItemsValidationError
         When any item is invalid (nothing of the batch is stored).
     """
+    stored = store_readings(conn, room, items, now=now, limits=limits)
+    if not stored.inserted:
+        return stored
+    events = refresh(conn, room, now=now, limits=limits, sensors=list(stored.sensors))
+    return Outcome(stored.inserted, stored.duplicates, events, stored.sensors)
+
+
+def store_readings(
+    conn: Connection, room: Room, items: Any, *, now: dt.datetime, limits: Limits
+) -> Outcome:
+    """Validate and store one batch, nothing more (:func:`refresh` follows, apart).
+
+    What :func:`ingest` does first; a service that refreshes the state in the background,
+    so that a burst of batches costs one refresh, calls this and then :func:`refresh`
+    with the ``sensors`` of the outcomes.
+
+    Raises
+    ------
+    ItemsValidationError
+        When any item is invalid (nothing of the batch is stored).
+    """
     readings = validate_batch(
         items,
         room.infos,
@@ -182,11 +213,8 @@ def ingest(
         future_skew_s=limits.future_skew_s,
     )
     inserted, duplicates = store.insert_readings(conn, [_row(r) for r in readings])
-    if not inserted:
-        return Outcome(0, duplicates)
-    sensors = sorted({r.sensor_id for r in readings})
-    events = refresh(conn, room, now=now, limits=limits, sensors=sensors)
-    return Outcome(inserted, duplicates, events)
+    sensors = tuple(sorted({r.sensor_id for r in readings})) if inserted else ()
+    return Outcome(inserted, duplicates, (), sensors)
 
 
 def refresh(

@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(open_runtime, settings)
+        runtime.start_refresher()
         broadcaster = Broadcaster(runtime.engine, queue_size=settings.sse_queue)
         await broadcaster.start()
         consumer = None
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
             if consumer is not None:
                 await run_in_threadpool(consumer.stop)
             await broadcaster.stop()
+            await run_in_threadpool(runtime.stop_refresher)
             runtime.store.close()
 
     app = FastAPI(

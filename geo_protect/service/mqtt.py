@@ -100,6 +100,7 @@ class MqttIngest:
         # the broker keeps the session (and the messages not acknowledged yet) while the
         # worker reconnects or restarts in the same slot
         props.SessionExpiryInterval = _SESSION_S
+        props.ReceiveMaximum = _QUEUE  # messages in flight to us before our PUBACKs
         self.client.connect_async(
             s.mqtt_host, s.mqtt_port, keepalive=30, clean_start=False, properties=props
         )
@@ -165,7 +166,8 @@ class MqttIngest:
             by_city[city].append((m, decoded))
         for city, messages in by_city.items():
             try:
-                self._commit_city(city, messages)
+                for chunk in _chunks(messages, self.runtime.limits.max_items):
+                    self._commit_city(city, chunk)
             except Exception:  # a bug, not bad input: keep consuming, leave these unacked
                 log.exception("MQTT batch of %s could not be processed", city)
 
@@ -200,6 +202,22 @@ class MqttIngest:
     def _ack(self, m: _Message) -> None:
         if m.qos > 0:
             self.client.ack(m.mid, m.qos)
+
+
+def _chunks(
+    messages: list[tuple[_Message, list[Any]]], max_items: int
+) -> list[list[tuple[_Message, list[Any]]]]:
+    """Consecutive runs of messages of at most ``max_items`` readings in all (a message
+    alone when it has more: the batch limit then refuses it, alone)."""
+    out: list[list[tuple[_Message, list[Any]]]] = []
+    size = 0
+    for m in messages:
+        if not out or size + len(m[1]) > max_items:
+            out.append([])
+            size = 0
+        out[-1].append(m)
+        size += len(m[1])
+    return out
 
 
 def _claim_slot(runtime: Runtime, group: str) -> tuple[int, Connection]:

@@ -29,7 +29,7 @@ from geo_protect.errors import (
     StoreUnavailableError,
     UnknownCityError,
 )
-from geo_protect.live.feed import Limits, Outcome, Room, ingest, refresh, room_spaces
+from geo_protect.live.feed import Limits, Outcome, Room, refresh, room_spaces, store_readings
 from geo_protect.reference import parameter
 from geo_protect.settings import Settings
 from geo_protect.store import PostGISStore
@@ -39,6 +39,8 @@ __all__ = ["BusyError", "Runtime", "open_runtime", "require_postgis"]
 
 log = logging.getLogger("geo_protect.service")
 
+#: Seconds before a refresh that failed (the database away) is tried again.
+_REFRESH_RETRY_S = 0.5
 #: Seconds the list of cities is kept before the store is asked again.
 _CITIES_TTL_S = 5.0
 #: Seconds a city's room is kept before its sensors are read again (other workers may
@@ -61,6 +63,10 @@ class Runtime:
     rooms: dict[str, tuple[float, Room]] = field(default_factory=dict)
     swept: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # per city
     _cities: tuple[float, tuple[str, ...]] | None = None
+    dirty: dict[str, set[str]] = field(default_factory=dict)  # city -> sensors to refresh
+    wake: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _refresher: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -139,13 +145,57 @@ class Runtime:
         now = dt.datetime.now(dt.UTC)
         try:
             with self.engine.begin() as conn:
-                return ingest(conn, room, items, now=now, limits=self.limits)
+                outcome = store_readings(conn, room, items, now=now, limits=self.limits)
         except ItemsValidationError as exc:
             if not any(p.field == "sensor_id" for p in exc.problems):
                 raise
-        room = self.room(city, fresh=True)  # a sensor registered by another worker?
-        with self.engine.begin() as conn:
-            return ingest(conn, room, items, now=now, limits=self.limits)
+            room = self.room(city, fresh=True)  # a sensor registered by another worker?
+            with self.engine.begin() as conn:
+                outcome = store_readings(conn, room, items, now=now, limits=self.limits)
+        self._mark(city, outcome.sensors)  # committed: the state follows in the background
+        return outcome
+
+    # -- the background refresh: state, alerts and events after the readings ------------
+
+    def _mark(self, city: str, sensors: tuple[str, ...]) -> None:
+        if sensors:
+            with self.lock:
+                self.dirty.setdefault(city, set()).update(sensors)
+            self.wake.set()
+
+    def start_refresher(self) -> None:
+        """Start the thread that refreshes the state of the cities with new readings.
+
+        Batches arriving while a refresh runs are refreshed together next: the state
+        follows the readings at once when they are few, and costs one refresh per
+        round, not one per batch, when they are many.
+        """
+        self._refresher = threading.Thread(target=self._refresh_forever, daemon=True)
+        self._refresher.start()
+
+    def stop_refresher(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=10)
+
+    def _refresh_forever(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.wait(timeout=1.0)
+            self.wake.clear()
+            with self.lock:
+                work, self.dirty = self.dirty, {}
+            for city, sensors in work.items():
+                try:
+                    room = self.room(city)
+                    now = dt.datetime.now(dt.UTC)
+                    with self.engine.begin() as conn:
+                        refresh(conn, room, now=now, limits=self.limits, sensors=sorted(sensors))
+                except Exception as exc:  # the database is away: keep the work for later
+                    log.warning("live state of %s not refreshed yet: %s", city, exc)
+                    with self.lock:
+                        self.dirty.setdefault(city, set()).update(sensors)
+                    time.sleep(_REFRESH_RETRY_S)
 
     def sweep(self, city: str) -> tuple[int, ...]:
         """The periodic pass over a city: stale sensors, holds that ran out."""
