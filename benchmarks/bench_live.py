@@ -210,7 +210,7 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
             lock,
         ):
             pids.add(r.headers.get("x-served-by", ""))
-            ready.wait()
+            opened.release()
             for line in r.iter_lines():
                 if stop.is_set():
                     return
