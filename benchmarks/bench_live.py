@@ -207,9 +207,9 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
         with (
             httpx.Client(timeout=timeout) as c,
             c.stream("GET", f"{server.url}/cities/brasov/events") as r,
-            lock,
         ):
-            pids.add(r.headers.get("x-served-by", ""))
+            with lock:
+                pids.add(r.headers.get("x-served-by", ""))
             opened.release()
             for line in r.iter_lines():
                 if stop.is_set():
