@@ -271,6 +271,15 @@ def test_recent_and_latest_readings(engine: Engine) -> None:
     only = live.recent_readings(engine, "brasov", T0, sensors=["gate-1", "v-1"])
     assert only["sensor_id"].tolist() == ["gate-1"] * 3  # v-1 is not a sensor of brasov
     assert live.recent_readings(engine, "brasov", T0, sensors=[]).empty
+    # at most the latest reading of each sensor: gate-1 and cam-1 at minute 2, dens-1 at 1
+    last = live.recent_readings(engine, "brasov", T0, per_sensor=1)
+    assert list(zip(last["sensor_id"], last["observed_at"].dt.minute, strict=True)) == [
+        ("cam-1", 2),
+        ("dens-1", 1),
+        ("gate-1", 2),
+    ]
+    two = live.recent_readings(engine, "brasov", T0, sensors=["gate-1"], per_sensor=2)
+    assert two["observed_at"].dt.minute.tolist() == [1, 2]  # the latest two, in time order
     with pytest.raises(ValidationError, match="since"):
         live.recent_readings(engine, "brasov", dt.datetime(2026, 5, 1))
 

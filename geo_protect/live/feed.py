@@ -69,6 +69,7 @@ class Limits:
     future_skew_s: float
     window_s: float
     stale_after_s: float | None = None
+    per_sensor: int | None = None  # readings of each sensor a state reads at most
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,9 @@ def _state(
     if on_spaces.empty:
         return pd.DataFrame()
     since = now - dt.timedelta(seconds=limits.window_s)
-    window = store.recent_readings(conn, room.city, since, sensors=list(on_spaces.index))
+    window = store.recent_readings(
+        conn, room.city, since, sensors=list(on_spaces.index), per_sensor=limits.per_sensor
+    )
     state = space_state(
         window, on_spaces, room.spaces, now=pd.Timestamp(now), stale_after_s=limits.stale_after_s
     )

@@ -259,6 +259,7 @@ def open_runtime(settings: Settings) -> Runtime:
         max_items=int(parameter("readings_batch_max_items")),
         future_skew_s=parameter("readings_future_skew_s"),
         window_s=parameter("live_state_window_s"),
+        per_sensor=int(parameter("live_state_readings_per_sensor")),
     )
     gate = threading.BoundedSemaphore(settings.ingest_concurrency)
     for city in store.cities():

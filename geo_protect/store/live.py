@@ -128,6 +128,14 @@ _RECENT = f"""
     FROM {SCHEMA}.reading r JOIN {SCHEMA}.sensor s ON s.sensor_id = r.sensor_id
     WHERE s.city = :city AND r.observed_at >= :since {{sensors}}
     ORDER BY r.sensor_id, r.observed_at"""
+_RECENT_PER_SENSOR = f"""
+    SELECT {", ".join(f"r.{c}" for c in READING_COLUMNS)}
+    FROM {SCHEMA}.sensor s CROSS JOIN LATERAL (
+        SELECT * FROM {SCHEMA}.reading x
+        WHERE x.sensor_id = s.sensor_id AND x.observed_at >= :since
+        ORDER BY x.observed_at DESC LIMIT :per_sensor) r
+    WHERE s.city = :city {{sensors}}
+    ORDER BY r.sensor_id, r.observed_at"""
 _LATEST = sa.text(f"""
     SELECT s.sensor_id, {", ".join(f"r.{c}" for c in READING_COLUMNS[1:])}
     FROM {SCHEMA}.sensor s CROSS JOIN LATERAL (
@@ -309,7 +317,12 @@ def _readings_frame(rows: Sequence[Any]) -> pd.DataFrame:
 
 
 def recent_readings(
-    engine_or_conn: Bind, city: str, since: datetime, *, sensors: Sequence[str] | None = None
+    engine_or_conn: Bind,
+    city: str,
+    since: datetime,
+    *,
+    sensors: Sequence[str] | None = None,
+    per_sensor: int | None = None,
 ) -> pd.DataFrame:
     """The readings of a city's sensors observed at or after ``since``.
 
@@ -323,6 +336,9 @@ def recent_readings(
         Start of the window (aware, inclusive).
     sensors : sequence of str, optional
         Only these sensors (of the city); all by default.
+    per_sensor : int, optional
+        At most this many readings of each sensor, its latest (all by default): the
+        work of a refresh stays bounded however fast a sensor reports.
 
     Returns
     -------
@@ -335,9 +351,13 @@ def recent_readings(
         params["ids"] = [str(s) for s in sensors]
         if not params["ids"]:
             return _readings_frame([])
-    clause = "AND r.sensor_id = ANY(:ids)" if sensors is not None else ""
+    query = _RECENT
+    if per_sensor is not None:
+        query, params["per_sensor"] = _RECENT_PER_SENSOR, int(per_sensor)
+    column = "s" if per_sensor is not None else "r"
+    clause = f"AND {column}.sensor_id = ANY(:ids)" if sensors is not None else ""
     with begin(engine_or_conn) as conn:
-        rows = conn.execute(sa.text(_RECENT.format(sensors=clause)), params).all()
+        rows = conn.execute(sa.text(query.format(sensors=clause)), params).all()
     return _readings_frame(rows)
 
 
