@@ -241,9 +241,14 @@ def refresh(
     if state.empty:
         return ()
     active = store.tracked_alerts(conn, room.city)
-    changes = evaluate_alerts(state, active, now=pd.Timestamp(now))
+    # only the alerts of the spaces (and their sensors) refreshed are evaluated; the
+    # others pass to the next evaluation as they are
+    mine = _of_spaces(active, room, set(state.index.astype(str)))
+    changes = evaluate_alerts(state, active[mine], now=pd.Timestamp(now))
     stored = store.apply_alert_changes(conn, room.city, changes.opened, changes.changed)
-    store.save_tracked(conn, room.city, changes.tracked)
+    kept = active[~mine]
+    tracked = pd.concat([changes.tracked, kept]) if len(kept) else changes.tracked
+    store.save_tracked(conn, room.city, tracked)
     rows = _state_rows(state) if seen is None else _changed_rows(_state_rows(state), seen)
     events = [store.append_event(conn, room.city, "state", {"spaces": rows})] if rows else []
     events += [store.append_event(conn, room.city, "alert", _plain(a)) for a in stored]
@@ -303,6 +308,16 @@ def _state(
     )
     extra = [c for c in ("worst_speed_kmh", "name") if c not in state.columns]
     return state.join(room.spaces[extra], how="left") if extra else state
+
+
+def _of_spaces(active: pd.DataFrame, room: Room, spaces: set[str]) -> np.ndarray:
+    """Per tracked alert: does it belong to one of ``spaces`` or to one of their sensors?"""
+    if active.empty:
+        return np.zeros(0, dtype=bool)
+    sensors = set(room.sensors.index[room.sensors["space_uid"].astype(str).isin(spaces)])
+    on_space = active["space_uid"].astype(str).isin(spaces)
+    on_sensor = active["sensor_id"].astype(str).isin(sensors)
+    return np.asarray((on_space | on_sensor).to_numpy(), dtype=bool)
 
 
 def _known(room: Room, sensors: list[str]) -> list[str]:
