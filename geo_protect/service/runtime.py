@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from geo_protect.cities import get_city
@@ -30,6 +30,7 @@ from geo_protect.errors import (
     UnknownCityError,
 )
 from geo_protect.live.feed import Limits, Outcome, Room, refresh, room_spaces, store_readings
+from geo_protect.live.state import default_stale_after_s
 from geo_protect.reference import parameter
 from geo_protect.settings import Settings
 from geo_protect.store import PostGISStore
@@ -205,9 +206,30 @@ class Runtime:
         now = dt.datetime.now(dt.UTC)
         seen = dict(self.swept.get(city, {}))  # kept only once the events are committed
         with self.engine.begin() as conn:
-            events = refresh(conn, room, now=now, limits=self.limits, seen=seen)
+            due = _due(conn, room, now, self.limits.stale_after_s)
+            if not due:
+                return ()
+            events = refresh(conn, room, now=now, limits=self.limits, sensors=due, seen=seen)
         self.swept[city] = seen
         return events
+
+
+def _due(conn: Connection, room: Room, now: dt.datetime, stale_after_s: float | None) -> list[str]:
+    """The sensors a sweep must look at: the silent ones (gone stale, or still), and
+    those of the spaces where an alert's hold is running. The others changed only with
+    their own readings, whose refresh followed at once."""
+    silence = default_stale_after_s() if stale_after_s is None else stale_after_s
+    last = live_store.latest_readings(conn, room.city).set_index("sensor_id")["observed_at"]
+    last = last.reindex(room.sensors.index)
+    cutoff = pd.Timestamp(now) - pd.Timedelta(seconds=silence)
+    silent = set(room.sensors.index[(last.isna() | (last <= cutoff)).to_numpy()])
+    tracked = live_store.tracked_alerts(conn, room.city)
+    if len(tracked):
+        held = tracked[tracked["pending_since"].notna()]
+        spaces = set(held["space_uid"].dropna().astype(str))
+        on = room.sensors["space_uid"].astype(str).isin(spaces).to_numpy()
+        silent |= set(room.sensors.index[on]) | set(held["sensor_id"].dropna().astype(str))
+    return sorted(silent & set(room.sensors.index))
 
 
 @contextlib.contextmanager
