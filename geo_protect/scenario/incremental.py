@@ -20,7 +20,7 @@ the POI attractiveness.
   runs on the streets within that distance of those entries only, with the through-road
   lengths of the whole network. When the edits only *add* barriers, speeds can only
   fall, and an entry's speeds fall only if one of its baseline worst-case walks (every
-  class, every parameter set: :func:`~geo_protect.analysis.approach.approach_walks`) runs
+  class, every parameter set: :func:`~geo_protect.analysis.approach.walks.approach_walks`) runs
   on a street whose closures or flying starts changed: each untouched walk is still
   drivable at the same speed. Only those entries are searched again;
 * **speeds at the planned barriers** read from the speed field (a lookup, no search);
