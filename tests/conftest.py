@@ -26,7 +26,7 @@ A missing database, browser or tool is reported through :func:`tests.needs.unava
 a skip locally, a failure under ``CI=true``. On top of that, when ``CI=true``, two kinds of
 skip fail the session, so a skip from anywhere else cannot pass unnoticed either:
 
-* at run time, a skipped test marked ``postgis`` or ``browser`` (:data:`REQUIRED_IN_CI`);
+* at run time, a skipped test marked ``postgis``, ``browser`` or ``mqtt`` (:data:`REQUIRED_IN_CI`);
 * at collection, **any** skipped module (or other collector): a module-level
   ``pytest.importorskip(...)`` or ``pytest.skip(..., allow_module_level=True)``. Such a
   module was never imported, so its ``pytestmark`` cannot be read and there is no safe way

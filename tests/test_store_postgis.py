@@ -284,7 +284,7 @@ def test_ci_guard_fails_skipped_required_tests(
         result.stdout.fnmatch_lines(
             [
                 "*tests required in CI were skipped*",
-                "*CI=true: 2 test(s) marked postgis or browser were skipped*",
+                "*CI=true: 2 test(s) marked postgis or browser or mqtt were skipped*",
                 "*test_needs_database [[]postgis[]]*no server here*",
                 "*test_browser_skips [[]browser[]]*no chromium*",
             ]
