@@ -1,0 +1,80 @@
+"""Vector tiles of every stored layer (OGC API – Tiles, WebMercatorQuad) and TileJSON.
+
+``/tiles/{city}/{layer}/{z}/{x}/{y}.mvt`` is cut from PostGIS at request time
+(:func:`geo_protect.store.tiles.layer_tile`), so it always shows the rows stored now;
+``/tiles/{city}/{layer}.json`` describes the tileset (TileJSON 3.0.0).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from geo_protect.cities import get_city
+from geo_protect.errors import UnknownCityError
+from geo_protect.service.runtime import Runtime
+from geo_protect.store.tiles import MAX_ZOOM, TILE_LAYERS, layer_tile
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+#: Most features in one tile (the first by uid; a client zooms in for the rest).
+MAX_FEATURES = 20_000
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/tiles/{city}/{layer}/{z}/{x}/{y}.mvt")
+async def tile(
+    request: Request,
+    city: str,
+    layer: str,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+) -> Response:
+    """One tile of one layer (204 when nothing is in it)."""
+    rt = _runtime(request)
+    await run_in_threadpool(rt.known_city, city)
+    body = await run_in_threadpool(
+        layer_tile, rt.engine, city, layer, z, x, y, max_features=MAX_FEATURES
+    )
+    headers = {"Cache-Control": "no-cache"}  # live rows: revalidate, never a stale tile
+    return Response(body, status_code=200 if body else 204, media_type=MVT, headers=headers)
+
+
+@router.get("/tiles/{city}/{layer}.json")
+async def tilejson(request: Request, city: str, layer: str) -> dict[str, Any]:
+    """The TileJSON of a city's layer."""
+    rt = _runtime(request)
+    await run_in_threadpool(rt.known_city, city)
+    if layer not in TILE_LAYERS:
+        raise UnknownCityError(f"layer {layer!r} has no tiles (tiled: {', '.join(TILE_LAYERS)})")
+    c = get_city(city)
+    west, south, east, north = c.bbox
+    base = str(request.base_url).rstrip("/")
+    return {
+        "tilejson": "3.0.0",
+        "name": f"{c.name}: {layer}",
+        "tiles": [f"{base}/tiles/{city}/{layer}/{{z}}/{{x}}/{{y}}.mvt"],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "attribution": "© OpenStreetMap contributors, ODbL",
+        "vector_layers": [
+            {
+                "id": layer,
+                "fields": {"uid": "String", **dict.fromkeys(TILE_LAYERS[layer], "String")},
+                "minzoom": 0,
+                "maxzoom": MAX_ZOOM,
+            }
+        ],
+    }
