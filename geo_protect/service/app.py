@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from geo_protect.errors import HTTP_STATUS, GeoProtectError, ItemsValidationError
-from geo_protect.service import routes, tiles
+from geo_protect.service import features, routes, tiles
 from geo_protect.service.mqtt import MqttIngest
 from geo_protect.service.push import Broadcaster
 from geo_protect.service.runtime import BusyError, Runtime, open_runtime
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
     )
     app.include_router(routes.router)
     app.include_router(tiles.router)
+    app.include_router(features.router)
 
     @app.middleware("http")
     async def served_by(request: Request, call_next: Any) -> Any:

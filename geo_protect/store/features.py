@@ -1,0 +1,137 @@
+"""The stored layers as OGC API – Features collections: extents, pages of items, one item.
+
+A collection is one layer of one city (``brasov.public_space``). Items are read at
+request time, ordered by uid (stable pages), filtered by a WGS84 bounding box and by
+simple property equality, with the number of matching rows counted in the same snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geo_protect.errors import NotFoundError
+from geo_protect.schema import LAYERS
+from geo_protect.store.migrations import GEOMETRY_COLUMN, SCHEMA
+
+__all__ = ["collection_extent", "feature", "items"]
+
+BBox = tuple[float, float, float, float]
+
+
+def _columns(layer: str) -> list[str]:
+    if layer not in LAYERS:
+        raise NotFoundError(f"no layer {layer!r}")
+    return list(LAYERS[layer].columns)
+
+
+def collection_extent(engine: Engine, city: str, layer: str) -> tuple[int, BBox | None]:
+    """How many rows a city's layer has, and their WGS84 extent (None when empty)."""
+    _columns(layer)
+    ext = f"ST_Extent({GEOMETRY_COLUMN})"
+    query = sa.text(
+        f"SELECT count(*), ST_XMin({ext}), ST_YMin({ext}), ST_XMax({ext}), ST_YMax({ext}) "
+        f'FROM {SCHEMA}."{layer}" WHERE city = :city'
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query, {"city": city}).one()
+    n = int(row[0])
+    if row is None or row[1] is None:
+        return n, None
+    return n, (float(row[1]), float(row[2]), float(row[3]), float(row[4]))
+
+
+def _where(layer: str, bbox: BBox | None, equals: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    cols = set(_columns(layer))
+    clauses: list[str] = ["city = :city"]
+    params: dict[str, Any] = {}
+    if bbox is not None:
+        clauses.append(f"{GEOMETRY_COLUMN} && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
+        clauses.append(f"ST_Intersects({GEOMETRY_COLUMN}, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
+        params.update(dict(zip(("w", "s", "e", "n"), bbox, strict=True)))
+    for k, (name, value) in enumerate(sorted(equals.items())):
+        if name not in cols and name != "uid":
+            raise NotFoundError(f"property {name!r} is not a queryable of {layer!r}")
+        clauses.append(f'"{name}"::text = :p{k}')
+        params[f"p{k}"] = value
+    return " AND ".join(clauses), params
+
+
+def items(
+    engine: Engine,
+    city: str,
+    layer: str,
+    *,
+    bbox: BBox | None = None,
+    equals: Mapping[str, str] | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of GeoJSON features of a city's layer, and how many match in all.
+
+    Parameters
+    ----------
+    engine : Engine
+        The PostGIS store's engine.
+    city, layer : str
+        The collection.
+    bbox : tuple of float, optional
+        West, south, east, north (WGS84): features that intersect it.
+    equals : mapping, optional
+        Property name → value (compared as text).
+    limit, offset : int
+        The page.
+
+    Returns
+    -------
+    tuple
+        The features (``id`` the uid) and ``numberMatched``.
+    """
+    cols = _columns(layer)
+    where, params = _where(layer, bbox, equals or {})
+    props = ", ".join(f'"{c}"' for c in cols)
+    page = sa.text(
+        f"SELECT uid, {props}, ST_AsGeoJSON({GEOMETRY_COLUMN}, 7) AS geojson "
+        f'FROM {SCHEMA}."{layer}" WHERE {where} '
+        'ORDER BY uid COLLATE "C" LIMIT :limit OFFSET :offset'
+    )
+    count = sa.text(f'SELECT count(*) FROM {SCHEMA}."{layer}" WHERE {where}')
+    params.update(city=city, limit=int(limit), offset=int(offset))
+    with engine.connect() as conn, conn.begin():
+        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        matched = int(conn.execute(count, params).scalar_one())
+        rows = conn.execute(page, params).mappings().all()
+    return [_feature(dict(r), cols) for r in rows], matched
+
+
+def feature(engine: Engine, city: str, layer: str, uid: str) -> dict[str, Any]:
+    """One feature by its uid.
+
+    Raises
+    ------
+    NotFoundError
+        When the collection has no such feature.
+    """
+    found, _ = items(engine, city, layer, equals={"uid": uid}, limit=1)
+    if not found:
+        raise NotFoundError(f"{city}.{layer} has no feature {uid!r}")
+    return found[0]
+
+
+def _feature(row: Mapping[str, Any], cols: Sequence[str]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": row["uid"],
+        "geometry": orjson.loads(row["geojson"]),
+        "properties": {c: _plain(row[c]) for c in cols},
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
