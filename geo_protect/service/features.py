@@ -37,6 +37,9 @@ CONFORMS = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 _RESERVED = {"bbox", "limit", "offset", "f", "datetime"}
+_PROBLEM = {"description": "a parameter is invalid (the description names it)"}
+_MISSING = {"description": "no such collection or feature"}
+_FEATURES = {"description": "GeoJSON", "content": {GEOJSON: {"schema": {"type": "object"}}}}
 
 
 def _rt(request: Request) -> Runtime:
@@ -121,7 +124,7 @@ def collections(request: Request) -> Response:
     return _json({"links": links, "collections": out})
 
 
-@router.get("/ogc/collections/{collection}")
+@router.get("/ogc/collections/{collection}", responses={404: _MISSING})
 def collection(request: Request, collection: str) -> Response:
     """One collection."""
     rt = _rt(request)
@@ -153,31 +156,41 @@ def _int(text: str | None, default: int, low: int, high: int) -> int | str:
     return int(text)
 
 
-@router.get("/ogc/collections/{collection}/items")
-async def collection_items(request: Request, collection: str) -> Response:
+@router.get(
+    "/ogc/collections/{collection}/items",
+    response_class=Response,
+    responses={200: _FEATURES, 400: _PROBLEM, 404: _MISSING},
+)
+async def collection_items(
+    request: Request,
+    collection: str,
+    bbox: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+) -> Response:
     """A page of features: ``bbox``, ``limit`` (≤ 10,000), ``offset``, ``property=value``."""
     rt = _rt(request)
     city, layer = await run_in_threadpool(_split, rt, collection)
     q = request.query_params
-    limit = _int(q.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
-    if isinstance(limit, str):
-        return _bad("limit", limit)
-    offset = _int(q.get("offset"), 0, 0, 10**9)
-    if isinstance(offset, str):
-        return _bad("offset", offset)
-    bbox = _bbox(q["bbox"]) if "bbox" in q else None
-    if isinstance(bbox, str):
-        return _bad("bbox", bbox)
+    size = _int(limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
+    if isinstance(size, str):
+        return _bad("limit", size)
+    start = _int(offset, 0, 0, 10**9)
+    if isinstance(start, str):
+        return _bad("offset", start)
+    box = _bbox(bbox) if bbox is not None else None
+    if isinstance(box, str):
+        return _bad("bbox", box)
     equals = {k: v for k, v in q.items() if k not in _RESERVED}
     unknown = sorted(set(equals) - set(LAYERS[layer].columns) - {"uid"})
     if unknown:
         return _bad(unknown[0], f"not a property of {collection} (see /queryables)")
     found, matched = await run_in_threadpool(
-        lambda: items(rt.engine, city, layer, bbox=bbox, equals=equals, limit=limit, offset=offset)
+        lambda: items(rt.engine, city, layer, bbox=box, equals=equals, limit=size, offset=start)
     )
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
-    if offset + len(found) < matched:
-        nxt = request.url.include_query_params(offset=offset + len(found), limit=limit)
+    if start + len(found) < matched:
+        nxt = request.url.include_query_params(offset=start + len(found), limit=size)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
     body = {
         "type": "FeatureCollection",
@@ -189,7 +202,11 @@ async def collection_items(request: Request, collection: str) -> Response:
     return _json(body, GEOJSON)
 
 
-@router.get("/ogc/collections/{collection}/items/{feature_id:path}")
+@router.get(
+    "/ogc/collections/{collection}/items/{feature_id:path}",
+    response_class=Response,
+    responses={200: _FEATURES, 404: _MISSING},
+)
 def collection_item(request: Request, collection: str, feature_id: str) -> Response:
     """One feature by its uid (the OSM id for source layers)."""
     rt = _rt(request)
@@ -197,7 +214,14 @@ def collection_item(request: Request, collection: str, feature_id: str) -> Respo
     return _json(feature(rt.engine, city, layer, feature_id), GEOJSON)
 
 
-@router.get("/ogc/collections/{collection}/queryables")
+@router.get(
+    "/ogc/collections/{collection}/queryables",
+    response_class=Response,
+    responses={
+        200: {"description": "JSON Schema", "content": {"application/schema+json": {}}},
+        404: _MISSING,
+    },
+)
 def queryables(request: Request, collection: str) -> Response:
     """The properties a client may filter on (``?name=value``)."""
     rt = _rt(request)

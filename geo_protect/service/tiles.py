@@ -32,7 +32,15 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-@router.get("/tiles/{city}/{layer}/{z}/{x}/{y}.mvt")
+@router.get(
+    "/tiles/{city}/{layer}/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    responses={
+        200: {"description": "a vector tile", "content": {MVT: {}}},
+        204: {"description": "nothing in this tile"},
+        404: {"description": "no such city or layer"},
+    },
+)
 async def tile(
     request: Request,
     city: str,
@@ -51,7 +59,7 @@ async def tile(
     return Response(body, status_code=200 if body else 204, media_type=MVT, headers=headers)
 
 
-@router.get("/tiles/{city}/{layer}.json")
+@router.get("/tiles/{city}/{layer}.json", responses={404: {"description": "no such layer"}})
 async def tilejson(request: Request, city: str, layer: str) -> dict[str, Any]:
     """The TileJSON of a city's layer."""
     rt = _runtime(request)
