@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import URL
@@ -131,3 +132,12 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def seeded_server(
+    admin: URL, name: str, data: CityData, layers: dict[str, object], **server: Any
+) -> Iterator[Server]:
+    """A :class:`Server` on a fresh seeded database (both gone afterwards)."""
+    with seeded_database(admin, name, data, layers) as url, Server(url, **server) as running:
+        yield running

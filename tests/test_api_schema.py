@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy.engine import URL
 
 from geo_protect.citydata import CityData
-from tests.live_service import Server, seeded_database
+from tests.live_service import Server, seeded_server
 
 pytestmark = [pytest.mark.postgis]
 
@@ -24,10 +24,8 @@ def api_server(
     pg_admin_url: URL, centre_data: CityData, centre_layers: dict[str, gpd.GeoDataFrame]
 ) -> Iterator[Server]:
     name = f"geo_protect_schema_{os.getpid()}"
-    with (
-        seeded_database(pg_admin_url, name, centre_data, dict(centre_layers)) as url,
-        Server(url, workers=1, mqtt=False) as server,
-    ):
+    data, layers = centre_data, dict(centre_layers)
+    with seeded_server(pg_admin_url, name, data, layers, workers=1, mqtt=False) as server:
         yield server
 
 

@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy.engine import URL
 
 from geo_protect.citydata import CityData
-from tests.live_service import Server, seeded_database
+from tests.live_service import Server, seeded_server
 from tests.needs import unavailable
 
 pytestmark = [pytest.mark.postgis]
@@ -29,10 +29,8 @@ def api(
     pg_admin_url: URL, centre_data: CityData, centre_layers: dict[str, gpd.GeoDataFrame]
 ) -> Iterator[Server]:
     name = f"geo_protect_api_{os.getpid()}"
-    with (
-        seeded_database(pg_admin_url, name, centre_data, dict(centre_layers)) as url,
-        Server(url, workers=1, mqtt=False) as server,
-    ):
+    data, layers = centre_data, dict(centre_layers)
+    with seeded_server(pg_admin_url, name, data, layers, workers=1, mqtt=False) as server:
         yield server
 
 
