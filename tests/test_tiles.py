@@ -123,7 +123,10 @@ def test_tiles_and_tilejson_over_http(tiles_db: str, centre_data: CityData) -> N
         assert features and all("entry_class" in f["properties"] for f in features)
         empty = httpx.get(f"{server.url}/tiles/brasov/public_space/{Z}/0/0.mvt", timeout=30)
         assert empty.status_code == 204
-        assert httpx.get(f"{server.url}/tiles/brasov/public_space/2/9/0.mvt").status_code == 422
+        bad = httpx.get(f"{server.url}/tiles/brasov/public_space/2/9/0.mvt")
+        assert bad.status_code == 400 and bad.json()["description"].startswith("x: 9")
+        deep = httpx.get(f"{server.url}/tiles/brasov/public_space/23/0/0.mvt")
+        assert deep.status_code == 400 and deep.json()["description"].startswith("z: 23")
         assert httpx.get(f"{server.url}/tiles/atlantis/public_space/2/0/0.mvt").status_code == 404
         meta = httpx.get(f"{server.url}/tiles/brasov/public_space.json", timeout=30).json()
     assert meta["tilejson"] == "3.0.0"

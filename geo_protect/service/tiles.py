@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from geo_protect.cities import get_city
-from geo_protect.errors import UnknownCityError
+from geo_protect.errors import UnknownCityError, ValidationError
 from geo_protect.service.runtime import Runtime
 from geo_protect.store.tiles import MAX_ZOOM, TILE_LAYERS, layer_tile
 
@@ -38,25 +38,34 @@ def _runtime(request: Request) -> Runtime:
     responses={
         200: {"description": "a vector tile", "content": {MVT: {}}},
         204: {"description": "nothing in this tile"},
+        400: {"description": "z, x or y outside the grid (the description names it)"},
         404: {"description": "no such city or layer"},
     },
 )
-async def tile(
-    request: Request,
-    city: str,
-    layer: str,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
-) -> Response:
+async def tile(request: Request, city: str, layer: str, z: str, x: str, y: str) -> Response:
     """One tile of one layer (204 when nothing is in it)."""
     rt = _runtime(request)
     await run_in_threadpool(rt.known_city, city)
-    body = await run_in_threadpool(
-        layer_tile, rt.engine, city, layer, z, x, y, max_features=MAX_FEATURES
-    )
+    coords = {}
+    for name, text in (("z", z), ("x", x), ("y", y)):
+        if not text.isdigit():
+            return _bad(name, f"{text!r} is not a whole number")
+        coords[name] = int(text)
+    try:
+        body = await run_in_threadpool(
+            lambda: layer_tile(rt.engine, city, layer, **coords, max_features=MAX_FEATURES)
+        )
+    except ValidationError as exc:  # outside the zoom's grid
+        name, _, why = str(exc).partition(": ")
+        return _bad(name, why)
     headers = {"Cache-Control": "no-cache"}  # live rows: revalidate, never a stale tile
     return Response(body, status_code=200 if body else 204, media_type=MVT, headers=headers)
+
+
+def _bad(parameter: str, why: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": "InvalidParameterValue", "description": f"{parameter}: {why}"}, status_code=400
+    )
 
 
 @router.get("/tiles/{city}/{layer}.json", responses={404: {"description": "no such layer"}})
