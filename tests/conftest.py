@@ -246,7 +246,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("tests required in CI were skipped", sep="!", red=True)
         terminalreporter.line(
             f"CI=true: {len(skipped)} test(s) marked {' or '.join(REQUIRED_IN_CI)} were skipped; "
-            "the session fails. Provide PostGIS (scripts/setup-postgis.sh) and Chromium."
+            "the session fails. Provide PostGIS (scripts/setup-postgis.sh), Chromium and Mosquitto."
         )
         for line in skipped:
             terminalreporter.line(f"  {line}")

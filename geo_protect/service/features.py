@@ -63,8 +63,9 @@ def _json(value: Any, media: str = "application/json") -> Response:
 
 def _split(rt: Runtime, collection: str) -> tuple[str, str]:
     city, _, layer = collection.partition(".")
-    if layer not in LAYERS or city not in rt.cities():
+    if layer not in LAYERS:
         raise NotFoundError(f"no collection {collection!r} (city.layer, e.g. brasov.public_space)")
+    rt.known_city(city)
     return city, layer
 
 

@@ -121,10 +121,6 @@ class Broadcaster:
                 q.put_nowait(row)
 
 
-def _latest_id(engine: sa.Engine, city: str) -> int:
-    return int(live_store.last_event_id(engine, city))
-
-
 def _frame(row: dict[str, Any]) -> str:
     """One SSE message: ``id``, ``event`` (the kind) and the JSON payload."""
     data = json.dumps(
@@ -141,7 +137,7 @@ async def event_stream(
     """The SSE text of a city's events: those after ``last_id`` first, then live ones."""
     q = broadcaster.subscribe(city)
     try:
-        head = await run_in_threadpool(_latest_id, broadcaster.engine, city)
+        head = await run_in_threadpool(live_store.last_event_id, broadcaster.engine, city)
         broadcaster.last.setdefault(city, head)  # it delivers every event after this
         sent = head if last_id is None else last_id
         yield f"retry: 1000\n: connected, events after {sent}\n\n"

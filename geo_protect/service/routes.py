@@ -6,7 +6,7 @@ Sync handlers run in the thread pool (database work); the event stream is async.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from geo_protect.cities import get_city
-from geo_protect.errors import NotFoundError, UnknownCityError, ValidationError
+from geo_protect.errors import NotFoundError, ValidationError
 from geo_protect.live.cap import cap_alert
 from geo_protect.live.feed import current_state
 from geo_protect.live.sensors import sensor_frame
@@ -46,12 +46,6 @@ class Decision(BaseModel):
 def _rt(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-def _city(rt: Runtime, city: str) -> str:
-    if city not in rt.cities():
-        raise UnknownCityError(f"city {city!r} is not in the store")
-    return city
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -95,14 +89,14 @@ def cities(request: Request) -> list[dict[str, str]]:
 def spaces(request: Request, city: str) -> Response:
     """The city's spaces with their baseline risk: the layer the control page draws."""
     rt = _rt(request)
-    return Response(spaces_geojson(rt, _city(rt, city)), media_type="application/geo+json")
+    return Response(spaces_geojson(rt, rt.known_city(city)), media_type="application/geo+json")
 
 
 @router.get("/cities/{city}/sensors")
 def sensors(request: Request, city: str) -> Response:
     """The sensor register of a city, with each sensor's last reading."""
     rt = _rt(request)
-    frame = live_store.city_sensors(rt.engine, _city(rt, city))
+    frame = live_store.city_sensors(rt.engine, rt.known_city(city))
     last = live_store.latest_readings(rt.engine, city).set_index("sensor_id")
     rows = []
     for sid, row in frame.drop(columns="geometry").iterrows():
@@ -133,7 +127,7 @@ def register(
 ) -> Response:
     """Register or update sensors, all or none; each on a space of the city."""
     rt = _rt(request)
-    room = rt.room(_city(rt, city))
+    room = rt.room(city)
     records = [_sensor_record(i, s, room.outlines) for i, s in enumerate(body)]
     frame = sensor_frame(records, source="api")
     n = live_store.register_sensors(rt.engine, city, frame, source="api")
@@ -200,7 +194,7 @@ async def readings(request: Request, city: str) -> Response:
 def state(request: Request, city: str) -> Response:
     """The live state of every space with a sensor, computed now."""
     rt = _rt(request)
-    room = rt.room(_city(rt, city))
+    room = rt.room(city)
     with rt.engine.connect() as conn:
         rows = current_state(conn, room, now=dt.datetime.now(dt.UTC), limits=rt.limits)
     return _json({"city": city, "spaces": rows})
@@ -218,7 +212,7 @@ def alerts(
     bad = sorted(set(wanted) - {"open", "acknowledged", "resolved"})
     if bad:
         raise ValidationError(f"state: {bad[0]!r} is not open, acknowledged or resolved")
-    return _json(live_store.city_alerts(rt.engine, _city(rt, city), states=wanted))
+    return _json(live_store.city_alerts(rt.engine, rt.known_city(city), states=wanted))
 
 
 def _alert(rt: Runtime, alert_id: int) -> dict[str, Any]:
@@ -254,21 +248,22 @@ def alert(request: Request, alert_id: int) -> Response:
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge(request: Request, alert_id: int, decision: Decision) -> Response:
     """An operator acknowledges an open alert."""
-    rt = _rt(request)
-    _alert(rt, alert_id)
-    return _json(
-        live_store.acknowledge_alert(rt.engine, alert_id, user=decision.user, note=decision.note)
-    )
+    return _decide(request, alert_id, decision, live_store.acknowledge_alert)
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(request: Request, alert_id: int, decision: Decision) -> Response:
     """An operator resolves an alert (open or acknowledged)."""
+    return _decide(request, alert_id, decision, live_store.resolve_alert)
+
+
+def _decide(
+    request: Request, alert_id: int, decision: Decision, step: Callable[..., dict[str, Any]]
+) -> Response:
+    """Check the alert exists, then take the operator's step (its history and event included)."""
     rt = _rt(request)
     _alert(rt, alert_id)
-    return _json(
-        live_store.resolve_alert(rt.engine, alert_id, user=decision.user, note=decision.note)
-    )
+    return _json(step(rt.engine, alert_id, user=decision.user, note=decision.note))
 
 
 @router.get("/cities/{city}/events")
@@ -280,7 +275,7 @@ async def events(
 ) -> StreamingResponse:
     """Server-Sent Events of the city: state changes and alerts, resumable by id."""
     rt = _rt(request)
-    await run_in_threadpool(_city, rt, city)
+    await run_in_threadpool(rt.known_city, city)
     start = after
     if last_event_id is not None:
         if not last_event_id.strip().isdigit():
@@ -298,4 +293,4 @@ async def events(
 def control(request: Request, city: str) -> HTMLResponse:
     """The control-room page of a city."""
     rt = _rt(request)
-    return HTMLResponse(control_page(get_city(_city(rt, city))))
+    return HTMLResponse(control_page(get_city(rt.known_city(city))))

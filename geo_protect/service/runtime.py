@@ -81,8 +81,7 @@ class Runtime:
 
     def room(self, city: str, *, fresh: bool = False) -> Room:
         """The city's spaces and sensors (cached for a short while)."""
-        if city not in self.cities():
-            raise UnknownCityError(f"city {city!r} is not in the store (ingest it first)")
+        self.known_city(city)
         with self.lock:
             hit = self.rooms.get(city)
         if hit and not fresh and time.monotonic() - hit[0] < _ROOM_TTL_S:
@@ -137,7 +136,7 @@ class Runtime:
         if self._cities is None or now - self._cities[0] > _CITIES_TTL_S:
             self._cities = (now, tuple(self.cities()))
         if city not in self._cities[1]:
-            raise UnknownCityError(f"city {city!r} is not in the store")
+            raise UnknownCityError(f"city {city!r} is not in the store (ingest it first)")
         return city
 
     def ingest_held(self, city: str, items: Any) -> Outcome:
