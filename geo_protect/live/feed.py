@@ -1,17 +1,21 @@
-"""One batch of sensor readings through the live room: stored, then state, alerts, events.
+"""Sensor readings through the live room: stored, then state, alerts and events.
 
-The service (HTTP and MQTT alike) hands every batch to :func:`ingest` inside one database
-transaction, and acknowledges it only once that transaction has committed:
+The service (HTTP and MQTT alike) calls :func:`store_readings` inside one database
+transaction and acknowledges the batch once that transaction has committed:
 
 1. the batch is validated as a whole (:func:`~geo_protect.live.readings.validate_batch`):
    one bad item rejects it, naming the item and field, and nothing is stored;
 2. the readings are inserted; a reading already stored (same sensor and time) is a
-   duplicate, not an error, so a redelivered batch changes nothing;
+   duplicate, not an error, so a redelivered batch changes nothing.
+
+Then, in a transaction of its own, :func:`refresh` (one per round of batches, for the
+sensors that reported; and periodically for silent sensors and running holds):
+
 3. under a per-city transaction lock (two workers never interleave one city), the live
-   state of the spaces whose sensors reported is recomputed from the recent window
-   (:func:`~geo_protect.live.state.space_state`), the alert rules run against the alerts
-   not yet resolved (:func:`~geo_protect.live.alerts.evaluate_alerts`), and the changes
-   are written with their history;
+   state of the spaces of those sensors is recomputed from the recent window
+   (:func:`~geo_protect.live.state.space_state`), the alert rules run against their
+   alerts not yet resolved (:func:`~geo_protect.live.alerts.evaluate_alerts`), and the
+   changes are written with their history;
 4. each change becomes a ``live_event`` row and a ``NOTIFY``, delivered to listeners only
    when the transaction commits.
 
@@ -34,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from geo_protect.analysis.crowd import design_density
 from geo_protect.live.alerts import evaluate_alerts
-from geo_protect.live.readings import Reading, SensorInfo, validate_batch
+from geo_protect.live.readings import SensorInfo, validate_batch
 from geo_protect.live.sensors import sensor_infos
 from geo_protect.live.state import space_state
 from geo_protect.store import live as store
@@ -44,7 +48,6 @@ __all__ = [
     "Outcome",
     "Room",
     "current_state",
-    "ingest",
     "refresh",
     "room_spaces",
     "store_readings",
@@ -97,11 +100,10 @@ class Room:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one batch did: rows inserted and duplicated, and the events it wrote."""
+    """What one batch did: rows inserted and duplicated, and the sensors that reported."""
 
     inserted: int
     duplicates: int
-    events: tuple[int, ...] = ()
     sensors: tuple[str, ...] = ()  # the sensors with new readings
 
 
@@ -155,51 +157,13 @@ def room_spaces(
     )
 
 
-def ingest(
-    conn: Connection, room: Room, items: Any, *, now: dt.datetime, limits: Limits
-) -> Outcome:
-    """Validate and store one batch, then update the live state and alerts it touches.
-
-    Runs inside the caller's transaction (``conn``); the caller commits, then
-    acknowledges. Nothing is stored when the batch is invalid.
-
-    Parameters
-    ----------
-    conn : Connection
-        An open connection in a transaction, on the PostGIS store.
-    room : Room
-        The city's spaces and sensors.
-    items : Any
-        The decoded batch (a list of reading objects).
-    now : datetime
-        Time of arrival (UTC, aware): the future-skew check and the state's time.
-    limits : Limits
-        Batch size, future skew, state window and stale time.
-
-    Returns
-    -------
-    Outcome
-
-    Raises
-    ------
-    ItemsValidationError
-        When any item is invalid (nothing of the batch is stored).
-    """
-    stored = store_readings(conn, room, items, now=now, limits=limits)
-    if not stored.inserted:
-        return stored
-    events = refresh(conn, room, now=now, limits=limits, sensors=list(stored.sensors))
-    return Outcome(stored.inserted, stored.duplicates, events, stored.sensors)
-
-
 def store_readings(
     conn: Connection, room: Room, items: Any, *, now: dt.datetime, limits: Limits
 ) -> Outcome:
     """Validate and store one batch, nothing more (:func:`refresh` follows, apart).
 
-    What :func:`ingest` does first; a service that refreshes the state in the background,
-    so that a burst of batches costs one refresh, calls this and then :func:`refresh`
-    with the ``sensors`` of the outcomes.
+    The state follows apart (:func:`refresh` with the ``sensors`` of the outcomes), so
+    that a burst of batches costs one refresh, not one per batch.
 
     Raises
     ------
@@ -213,9 +177,9 @@ def store_readings(
         max_items=limits.max_items,
         future_skew_s=limits.future_skew_s,
     )
-    inserted, duplicates = store.insert_readings(conn, [_row(r) for r in readings])
+    inserted, duplicates = store.insert_readings(conn, [r.model_dump() for r in readings])
     sensors = tuple(sorted({r.sensor_id for r in readings})) if inserted else ()
-    return Outcome(inserted, duplicates, (), sensors)
+    return Outcome(inserted, duplicates, sensors)
 
 
 def refresh(
@@ -328,10 +292,6 @@ def _lock_city(conn: Connection, city: str) -> None:
     """Serialise the state and alert updates of one city across connections."""
     key = zlib.crc32(f"geo_protect.live:{city}".encode())
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
-def _row(reading: Reading) -> dict[str, Any]:
-    return reading.model_dump()
 
 
 def _state_rows(state: pd.DataFrame) -> list[dict[str, Any]]:
