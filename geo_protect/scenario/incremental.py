@@ -94,6 +94,7 @@ class ScenarioContext:
     parking: pd.Series  # per street uid: a parking street (stand-off reach)
     field: SpeedField  # the baseline's speeds everywhere (speeds at planned barriers)
     targets: pd.DataFrame  # the baseline's approach targets (entries on the network)
+    target_keys: pd.Series  # their keys (every column that sets an approach) -> uid
     starts: pd.DataFrame  # per edge and (set, class): the run-up its flying start needs
     attractiveness: pd.DataFrame | None  # POI attractiveness per space (no barrier in it)
     walks: Walks  # the edges of each target's worst-case walks, and their reach
@@ -131,6 +132,7 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
         parking=parking_streets(metric["street"]),
         field=speed_field(network, through_m=through),
         targets=targets,
+        target_keys=_first_by_key(targets),
         starts=_start_run_ups(network),
         attractiveness=_attractiveness(city, data),
         walks=approach_walks(network, targets, spaces=spaces_m),
@@ -355,18 +357,24 @@ def _adds_only(edits: list[Any]) -> bool:
     return all(getattr(e, "action", "add") == "add" for e in edits)
 
 
+def _target_key(frame: pd.DataFrame) -> pd.Series:
+    """One text per target of every column that sets its approach (exact floats)."""
+    parts = [frame[c].astype(str) for c in ("space_uid", "edge", "towards")]
+    parts += [frame[c].astype(float).map(repr) for c in ("at_m", "impact_angle_deg")]
+    return parts[0].str.cat(parts[1:], sep="|")
+
+
+def _first_by_key(targets: pd.DataFrame) -> pd.Series:
+    """Per target key: the uid of the first baseline target with it."""
+    keys = _target_key(targets)
+    return pd.Series(targets.index.astype(str), index=keys).groupby(level=0).first()
+
+
 def _twins(ctx: ScenarioContext, targets: pd.DataFrame) -> pd.Series:
     """Per target: the uid of the baseline target identical to it in every column (the
     same entry, perhaps numbered differently after an edit), NA when there is none."""
-
-    def key(frame: pd.DataFrame) -> pd.Series:
-        parts = [frame[c].astype(str) for c in ("space_uid", "edge", "towards")]
-        parts += [frame[c].astype(float).map(repr) for c in ("at_m", "impact_angle_deg")]
-        return parts[0].str.cat(parts[1:], sep="|")
-
-    base = ctx.targets
-    first = pd.Series(base.index.astype(str), index=key(base)).groupby(level=0).first()
-    return pd.Series(key(targets).map(first).to_numpy(), index=targets.index, dtype=object)
+    twin = _target_key(targets).map(ctx.target_keys)
+    return pd.Series(twin.to_numpy(), index=targets.index, dtype=object)
 
 
 def _renamed(base: gpd.GeoDataFrame, twins: pd.Series) -> gpd.GeoDataFrame:
