@@ -72,7 +72,9 @@ def _register(server: Server, spaces: list[str]) -> list[str]:
         }
         for s, u in zip(ids, spaces, strict=True)
     ]
-    r = httpx.post(f"{server.url}/cities/brasov/sensors", json=body, timeout=60)
+    r = httpx.post(
+        f"{server.url}/cities/brasov/sensors", headers=server.headers, json=body, timeout=60
+    )
     r.raise_for_status()
     return ids
 
@@ -113,7 +115,7 @@ def _http_ingest(server: Server, ids: list[str], clock: _Clock) -> float:
 
     def client(k: int) -> None:
         rng = np.random.default_rng(k)
-        with httpx.Client(base_url=server.url, timeout=60) as c:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as c:
             while time.monotonic() < stop:
                 batch = _readings(ids, HTTP_BATCH, clock, rng)
                 r = c.post("/cities/brasov/readings", content=orjson.dumps(batch))
@@ -210,7 +212,7 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
         mine: set[str] = set()
         timeout = httpx.Timeout(10.0, read=None)
         with (
-            httpx.Client(timeout=timeout) as c,
+            httpx.Client(timeout=timeout, headers=server.headers) as c,
             c.stream("GET", f"{server.url}/cities/brasov/events") as r,
         ):
             with lock:
@@ -236,7 +238,7 @@ def _latency(server: Server, ids: list[str]) -> tuple[float, float, int]:
     for _ in range(SSE_CLIENTS):  # every stream open before the first reading
         if not opened.acquire(timeout=120):
             raise RuntimeError("the event streams did not all open within 120 s")
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    with httpx.Client(base_url=server.url, timeout=30, headers=server.headers) as c:
         t_end = time.monotonic() + LATENCY_S
         k = 0
         while time.monotonic() < t_end:

@@ -14,14 +14,18 @@ from dataclasses import asdict, dataclass
 __all__ = [
     "HTTP_STATUS",
     "AnalysisError",
+    "AuthenticationError",
     "ConfigError",
+    "ConflictError",
     "DataSourceError",
+    "ForbiddenError",
     "GeoProtectError",
     "ItemProblem",
     "ItemsValidationError",
     "MissingDataError",
     "StoreError",
     "StoreUnavailableError",
+    "ThrottledError",
     "UnknownCityError",
     "ValidationError",
 ]
@@ -108,11 +112,35 @@ class AlertStateError(StoreError):
     """An alert cannot make the transition asked for (it is resolved already, say)."""
 
 
+class AuthenticationError(GeoProtectError):
+    """No valid credentials: wrong name or password, an expired or revoked token."""
+
+
+class ForbiddenError(GeoProtectError):
+    """The user is known but their grants do not allow what was asked, where."""
+
+
+class ThrottledError(GeoProtectError):
+    """Too many failed logins for a user or from an address; ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConflictError(StoreError):
+    """The record exists already (a user of that name, a scenario saved under that name)."""
+
+
 #: HTTP status code for each error class, most specific first (used by the service).
 HTTP_STATUS: dict[type[GeoProtectError], int] = {
     UnknownCityError: 404,
     NotFoundError: 404,
     AlertStateError: 409,
+    ConflictError: 409,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    ThrottledError: 429,
     ValidationError: 422,
     DataSourceError: 422,
     AnalysisError: 422,

@@ -23,6 +23,19 @@ PY
 then
   .venv/bin/geo-protect run --store postgis
 fi
+if ! .venv/bin/python - <<'PY'
+import sys
+from geo_protect.settings import Settings
+from geo_protect.store import PostGISStore
+from geo_protect.store.users import list_users
+with PostGISStore(Settings().database_url) as db:
+    sys.exit(0 if list_users(db.engine) else 1)
+PY
+then  # first run: an admin to log in with (development only; change the password)
+  pw=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(15))')
+  printf '%s\n' "$pw" | .venv/bin/geo-protect users add admin --grant 'admin@*' --password-stdin
+  echo "serve: first run: log in as admin / $pw  (change it: geo-protect users password admin)" >&2
+fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   echo "serve: no MQTT broker on 127.0.0.1:1883; starting mosquitto" >&2
   mosquitto -d || { echo "serve: install mosquitto (apt-get install -y mosquitto) or pass --no-mqtt" >&2; exit 1; }

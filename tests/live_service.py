@@ -64,8 +64,41 @@ def seeded_database(
         drop_database(admin, name)
 
 
+#: The user the tests administer the service as.
+ADMIN = "test-admin"
+#: The password of every user the tests create.
+PASSWORD = "correct horse battery staple"
+
+
+def issue_token(database_url: str, name: str, grants: list[str]) -> str:
+    """A fresh API token of user ``name`` in the store at ``database_url``.
+
+    The user is created with ``grants`` (``ROLE@CITY``) and :data:`PASSWORD` if they do
+    not exist. Signed with the development secret, which the test servers run with.
+    """
+    from geo_protect.cli.users import parse_grant
+    from geo_protect.errors import ConflictError
+    from geo_protect.settings import DEV_SECRET
+    from geo_protect.store import PostGISStore
+    from geo_protect.store import users
+    from geo_protect.store.audit import Actor
+
+    actor = Actor("tests", None, "cli")
+    with PostGISStore(database_url, reference_version="test") as db:
+        try:
+            users.add_user(
+                db.engine, name, PASSWORD, actor=actor, grants=[parse_grant(g) for g in grants]
+            )
+        except ConflictError:
+            pass
+        secret, _ = users.issue_credential(
+            db.engine, name, "token", key=DEV_SECRET, lifetime_s=86400.0, label="tests", actor=actor
+        )
+    return secret
+
+
 class Server:
-    """``geo-protect serve`` in a subprocess."""
+    """``geo-protect serve`` in a subprocess (with an admin's token once started)."""
 
     def __init__(
         self,
@@ -83,6 +116,17 @@ class Server:
         self.env = dict(env or {})  # extra ``GEO_PROTECT_*`` settings of the service
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = REPO / ".pytest-live" / f"serve-{self.port}.log"
+        self.token = ""  # an admin's API token, once started
+        self.headers: dict[str, str] = {}  # its Authorization header
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of the server, as the admin (or as the holder of ``token``)."""
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, **kwargs)
+
+    def token_for(self, name: str, grants: list[str]) -> str:
+        """An API token of user ``name`` (created with ``grants``, ROLE@CITY, if new)."""
+        return issue_token(self.database_url, name, grants)
 
     def start(self, timeout: float = 60.0) -> Server:
         # a consumer group of its own: sessions of earlier servers get no share of its messages
@@ -110,6 +154,8 @@ class Server:
                 raise RuntimeError(f"geo-protect serve exited: {self.log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    self.token = issue_token(self.database_url, ADMIN, ["admin@*"])
+                    self.headers = {"Authorization": f"Bearer {self.token}"}
                     return self
             except httpx.HTTPError:
                 pass

@@ -34,7 +34,7 @@ MAX_FUNCTION_LINES = 80
 
 #: Top-level modules every layer may use; they import no subpackage.
 FOUNDATION = frozenset(
-    {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic"}
+    {"errors", "settings", "cities", "reference", "schema", "citydata", "atomic", "access"}
 )
 #: The surfaces: free to import anything, imported by no library module.
 SURFACES = frozenset({"pipeline", "cli", "service"})

@@ -97,6 +97,7 @@ def test_replay_over_http_sends_the_real_counts(cli_db: str) -> None:
         done = _cli(
             "replay", "brasov", "--via", "http", "--speed", "36000", "--hours", "2",
             "--url", server.url, "--database-url", cli_db,
+            env={"GEO_PROTECT_API_TOKEN": server.token_for("replayer", ["operator@brasov"])},
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Melbourne" in done.stdout and "not Brașov's own counts" in done.stdout

@@ -11,6 +11,7 @@ from geo_protect import pipeline
 from geo_protect.cities import City, get_city
 from geo_protect.citydata import CityData
 from geo_protect.errors import MissingDataError
+from geo_protect.store.audit import Actor
 from geo_protect.store.base import Store
 from geo_protect.store.geopackage import GeoPackageStore
 
@@ -30,7 +31,7 @@ def test_each_step_round_trips_through_the_store(
 ) -> None:
     store.replace_city(centre_city.slug, centre_data.layers, centre_data.report)
     results = pipeline.analyse(store, centre_city)
-    assessment, scores = pipeline.assess(store, centre_city)
+    assessment, scores = pipeline.assess(store, centre_city, actor=Actor("assessor", None, "test"))
 
     for name, layer in {**results, "assessment": scores}.items():
         back = store.read_layer(centre_city.slug, name)

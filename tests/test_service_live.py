@@ -75,7 +75,9 @@ def sensors(server: Server, spaces: pd.DataFrame) -> dict[str, str]:
             "installed_at": since,
         },
     ]
-    r = httpx.post(f"{server.url}/cities/brasov/sensors", json=body, timeout=30)
+    r = httpx.post(
+        f"{server.url}/cities/brasov/sensors", headers=server.headers, json=body, timeout=30
+    )
     assert r.status_code == 201, r.text
     return {"area": uids[0], "dens": uids[1], "line": uids[2]}
 
@@ -93,12 +95,14 @@ def _count(url: str, sensor: str | None = None) -> int:
 
 
 def _post(server: Server, items: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}/cities/brasov/readings", json=items, timeout=30)
+    return httpx.post(
+        f"{server.url}/cities/brasov/readings", headers=server.headers, json=items, timeout=30
+    )
 
 
 def test_healthz_and_readyz(server: Server) -> None:
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{server.url}/readyz").json()
+    assert httpx.get(f"{server.url}/healthz", headers=server.headers).json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/readyz", headers=server.headers).json()
     assert ready == {"ready": True, "database": "ok", "broker": "ok"}
 
 
@@ -114,7 +118,7 @@ def test_http_batch_is_stored_once_and_sets_the_density(
     again = _post(server, batch)  # a resend is not an error and stores nothing
     assert again.json() == {"inserted": 0, "duplicates": 1}
     assert _count(live_db, "t-area") == 1
-    state = httpx.get(f"{server.url}/cities/brasov/state").json()["spaces"]
+    state = httpx.get(f"{server.url}/cities/brasov/state", headers=server.headers).json()["spaces"]
     row = next(s for s in state if s["space_uid"] == sensors["area"])
     assert row["density"] == pytest.approx(500 / area, rel=1e-9)
 
@@ -156,11 +160,18 @@ def test_a_bad_item_refuses_the_whole_batch(
 
 
 def test_invalid_json_oversized_and_too_many_items(server: Server, sensors: dict[str, str]) -> None:
-    r = httpx.post(f"{server.url}/cities/brasov/readings", content=b"[{not json", timeout=10)
+    r = httpx.post(
+        f"{server.url}/cities/brasov/readings",
+        headers=server.headers,
+        content=b"[{not json",
+        timeout=10,
+    )
     assert r.status_code == 422 and "JSON" in r.json()["detail"]
     big = b"[" + b" " * (5 * 1024 * 1024) + b"]"
     assert (
-        httpx.post(f"{server.url}/cities/brasov/readings", content=big, timeout=30).status_code
+        httpx.post(
+            f"{server.url}/cities/brasov/readings", headers=server.headers, content=big, timeout=30
+        ).status_code
         == 413
     )
     many = [{"sensor_id": "t-dens", "observed_at": _now(-i), "density": 0.1} for i in range(5001)]
@@ -170,7 +181,9 @@ def test_invalid_json_oversized_and_too_many_items(server: Server, sensors: dict
 
 
 def _post_city(server: Server, city: str) -> httpx.Response:
-    return httpx.post(f"{server.url}/cities/{city}/readings", json=[], timeout=10)
+    return httpx.post(
+        f"{server.url}/cities/{city}/readings", headers=server.headers, json=[], timeout=10
+    )
 
 
 def _mosquitto_pub(topic: str, message: bytes) -> None:
@@ -213,8 +226,8 @@ def test_mqtt_reading_is_stored_and_bad_payloads_are_rejected(
 class _Stream:
     """An SSE connection read in a thread: the events it received."""
 
-    def __init__(self, url: str, last_id: int | None = None) -> None:
-        headers = {} if last_id is None else {"Last-Event-ID": str(last_id)}
+    def __init__(self, url: str, auth: dict[str, str], last_id: int | None = None) -> None:
+        headers = dict(auth) if last_id is None else {**auth, "Last-Event-ID": str(last_id)}
         self.events: list[dict[str, Any]] = []
         self.pid = ""
         self.ready = threading.Event()
@@ -251,7 +264,7 @@ def test_every_stream_on_every_worker_gets_every_event_and_resumes(
     server: Server, sensors: dict[str, str]
 ) -> None:
     url = f"{server.url}/cities/brasov/events"
-    streams = [_Stream(url) for _ in range(6)]
+    streams = [_Stream(url, server.headers) for _ in range(6)]
     held = {s.pid for s in streams}
     try:
         served: set[str] = set()
@@ -279,7 +292,7 @@ def test_every_stream_on_every_worker_gets_every_event_and_resumes(
         for s in streams:
             s.close()
     seen = first[0][2]
-    resumed = _Stream(url, last_id=seen)
+    resumed = _Stream(url, server.headers, last_id=seen)
     try:
         assert _wait(lambda: [e["id"] for e in resumed.events][: len(first[0]) - 3] == first[0][3:])
     finally:
@@ -297,7 +310,7 @@ def test_alert_opens_is_acknowledged_resolved_and_exports_as_cap(
     assert r.status_code == 200, r.text[:2000]
 
     def los_alerts() -> list[dict[str, Any]]:  # the state follows the commit at once, apart
-        alerts = httpx.get(f"{server.url}/cities/brasov/alerts").json()
+        alerts = httpx.get(f"{server.url}/cities/brasov/alerts", headers=server.headers).json()
         return [a for a in alerts if a["space_uid"] == sensors["area"] and a["kind"] == "los"]
 
     mine = _wait(los_alerts, timeout=5)
@@ -306,25 +319,28 @@ def test_alert_opens_is_acknowledged_resolved_and_exports_as_cap(
     # a second reading in the same band updates the alert, never opens another
     _post(server, [{"sensor_id": "t-area", "observed_at": _now(-0.5), "present": people + 10}])
     time.sleep(1.0)  # its refresh has run
-    again = httpx.get(f"{server.url}/cities/brasov/alerts").json()
+    again = httpx.get(f"{server.url}/cities/brasov/alerts", headers=server.headers).json()
     assert [a["alert_id"] for a in again if a["alert_key"] == mine[0]["alert_key"]] == [aid]
+    op1 = {"Authorization": f"Bearer {server.token_for('op1', ['operator@brasov'])}"}
+    op2 = {"Authorization": f"Bearer {server.token_for('op2', ['operator@brasov'])}"}
     ack = httpx.post(
-        f"{server.url}/alerts/{aid}/acknowledge", json={"user": "op1", "note": "stewards sent"}
+        f"{server.url}/alerts/{aid}/acknowledge", headers=op1, json={"note": "stewards sent"}
     )
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
     assert (
         ack.json()["acknowledged_by"] == "op1"
         and ack.json()["acknowledged_note"] == "stewards sent"
     )
-    cap = httpx.get(f"{server.url}/alerts/{aid}.cap")
+    cap = httpx.get(f"{server.url}/alerts/{aid}.cap", headers=server.headers)
     assert cap.status_code == 200
     schema = etree.XMLSchema(etree.parse(_cap_xsd()))
     schema.assertValid(etree.fromstring(cap.content))
-    done = httpx.post(f"{server.url}/alerts/{aid}/resolve", json={"user": "op2"})
+    done = httpx.post(f"{server.url}/alerts/{aid}/resolve", headers=op2, json={})
     assert done.status_code == 200 and done.json()["state"] == "resolved"
-    assert httpx.post(f"{server.url}/alerts/{aid}/resolve", json={"user": "op2"}).status_code == 409
+    assert httpx.post(f"{server.url}/alerts/{aid}/resolve", headers=op2, json={}).status_code == 409
     assert (
-        httpx.post(f"{server.url}/alerts/999999/acknowledge", json={"user": "x"}).status_code == 404
+        httpx.post(f"{server.url}/alerts/999999/acknowledge", headers=op1, json={}).status_code
+        == 404
     )
 
 
@@ -354,13 +370,16 @@ def test_a_silent_sensor_opens_a_stale_alert_by_itself(
         }
     ]
     assert (
-        httpx.post(f"{server.url}/cities/brasov/sensors", json=body, timeout=30).status_code == 201
+        httpx.post(
+            f"{server.url}/cities/brasov/sensors", headers=server.headers, json=body, timeout=30
+        ).status_code
+        == 201
     )
     r = _post(server, [{"sensor_id": "t-quiet", "observed_at": _now(-400), "density": 0.3}])
     assert r.status_code == 200, r.text
 
     def stale() -> list[dict[str, Any]]:
-        alerts = httpx.get(f"{server.url}/cities/brasov/alerts").json()
+        alerts = httpx.get(f"{server.url}/cities/brasov/alerts", headers=server.headers).json()
         return [a for a in alerts if a["kind"] == "stale" and a["sensor_id"] == "t-quiet"]
 
     found = _wait(stale, timeout=15)  # the sweep runs every 5 s

@@ -260,7 +260,9 @@ def _sensor(sensor_id: str, space: str) -> dict[str, Any]:
 
 
 def _register(server: Server, body: list[dict[str, Any]]) -> None:
-    r = httpx.post(f"{server.url}/cities/brasov/sensors", json=body, timeout=30)
+    r = httpx.post(
+        f"{server.url}/cities/brasov/sensors", headers=server.headers, json=body, timeout=30
+    )
     assert r.status_code == 201, r.text
 
 
@@ -305,7 +307,7 @@ def _log_lines(server: Server) -> list[dict[str, Any]]:
 
 def _readyz(server: Server) -> tuple[int, dict[str, Any], str]:
     """``/readyz``: its status, its checks and the worker that answered."""
-    r = httpx.get(f"{server.url}/readyz", timeout=5)
+    r = httpx.get(f"{server.url}/readyz", headers=server.headers, timeout=5)
     return r.status_code, r.json(), r.headers["x-served-by"]
 
 
@@ -378,7 +380,7 @@ class _HttpFeed:
     def _run(self) -> None:
         i = 0
         url = f"{self.server.url}/cities/brasov/readings"
-        with httpx.Client(timeout=20) as client:
+        with httpx.Client(timeout=20, headers=self.server.headers) as client:
             while not self.stop.is_set():
                 keys = list(range(i, i + self.batch))
                 i += self.batch
@@ -562,7 +564,7 @@ def test_overload_answers_429_not_a_queue_and_memory_stays_bounded(busy: Server,
     barrier = threading.Barrier(n)
 
     def post(body: bytes) -> httpx.Response:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers=busy.headers) as client:
             barrier.wait()
             return client.post(
                 f"{busy.url}/cities/brasov/readings",
@@ -605,7 +607,7 @@ def test_overload_of_large_bodies_is_bounded_by_the_gate(db: str) -> None:
         barrier = threading.Barrier(n)
 
         def post(_: int) -> int:
-            with httpx.Client(timeout=120) as client:
+            with httpx.Client(timeout=120, headers=s.headers) as client:
                 barrier.wait()
                 r = client.post(
                     f"{s.url}/cities/brasov/readings",
@@ -629,7 +631,11 @@ class _RawStream:
 
     def __init__(self, server: Server, path: str) -> None:
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        auth = server.headers["Authorization"]
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
+            "Connection: close\r\n\r\n"
+        )
         self.sock.sendall(request.encode())
         self.head = b""
         while b"connected, events after" not in self.head:  # the stream is subscribed
@@ -656,10 +662,10 @@ class _RawStream:
 class _Reader:
     """An event stream read continuously in a thread (the ids of its events)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, auth: dict[str, str]) -> None:
         self.ids: list[int] = []
         self.ready = threading.Event()
-        self._client = httpx.Client(timeout=httpx.Timeout(5.0, read=None))
+        self._client = httpx.Client(timeout=httpx.Timeout(5.0, read=None), headers=auth)
         self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
         self._thread.start()
         assert self.ready.wait(10), "the stream did not open"
@@ -690,7 +696,7 @@ def test_a_stalled_event_stream_is_dropped_and_others_keep_receiving(busy: Serve
 
     assert busy.proc is not None
     path = "/cities/brasov/events"
-    reader = _Reader(f"{busy.url}{path}")
+    reader = _Reader(f"{busy.url}{path}", busy.headers)
     stalled = _RawStream(busy, path)
     engine = sa.create_engine(db)
     ids: list[int] = []

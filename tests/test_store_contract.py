@@ -35,10 +35,12 @@ from geo_protect.schema import (
     tags_of,
 )
 from geo_protect.store import GeoPackageStore, PostGISStore
+from geo_protect.store.audit import Actor
 from geo_protect.store.base import Store as StoreProtocol
 from tests.store_cases import REPORT, assert_same_layer, source_layers
 
 Store = GeoPackageStore | PostGISStore
+ACTOR = Actor("planner", None, "test")
 BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
 
 
@@ -389,7 +391,7 @@ def test_scenario_round_trip_and_replace(store: Store) -> None:
     store.replace_city("brasov", source_layers(), REPORT)
     assert store.scenarios("brasov") == []
     first = _scenario("market day", ROW, OPEN)
-    store.save_scenario("brasov", first)
+    store.save_scenario("brasov", first, actor=ACTOR)
     assert store.scenarios("brasov") == ["market day"]
     got = store.read_scenario("brasov", "market day")
     assert Scenario.model_validate_json(got.document) == first  # geometry and rating exact
@@ -398,19 +400,19 @@ def test_scenario_round_trip_and_replace(store: Store) -> None:
     assert got.created.utcoffset() is not None and not got.created.utcoffset()
     # same name: replaced, not added
     second = _scenario("market day", OPEN, author=None)
-    store.save_scenario("brasov", second)
+    store.save_scenario("brasov", second, actor=ACTOR)
     assert store.scenarios("brasov") == ["market day"]
     again = store.read_scenario("brasov", "market day")
     assert Scenario.model_validate_json(again.document) == second
     assert (again.author, again.n_edits) == (None, 1)
-    store.save_scenario("brasov", _scenario("Zebra", ROW))
-    store.save_scenario("brasov", _scenario("after", ROW))
+    store.save_scenario("brasov", _scenario("Zebra", ROW), actor=ACTOR)
+    store.save_scenario("brasov", _scenario("after", ROW), actor=ACTOR)
     assert store.scenarios("brasov") == ["Zebra", "after", "market day"]  # byte order
 
 
 def test_missing_scenarios_are_named(store: Store) -> None:
     store.replace_city("brasov", source_layers(), REPORT)
-    store.save_scenario("brasov", _scenario("rows", ROW))
+    store.save_scenario("brasov", _scenario("rows", ROW), actor=ACTOR)
     named = r"city 'brasov' has no scenario 'gates'.*\(stored: rows\)"
     with pytest.raises(MissingDataError, match=named):
         store.read_scenario("brasov", "gates")
@@ -419,7 +421,7 @@ def test_missing_scenarios_are_named(store: Store) -> None:
     with pytest.raises(MissingDataError, match="'malaga' has no scenario 'rows'"):
         store.read_scenario("malaga", "rows")
     with pytest.raises(UnknownCityError, match="eindhoven"):
-        store.save_scenario("eindhoven", _scenario("rows", ROW))
+        store.save_scenario("eindhoven", _scenario("rows", ROW), actor=ACTOR)
     with pytest.raises(UnknownCityError, match="eindhoven"):
         store.scenarios("eindhoven")
     assert store.cities() == ["brasov", "malaga"]
@@ -429,7 +431,7 @@ def test_scenarios_leave_the_layers_and_outlive_a_reingest(store: Store) -> None
     layers = source_layers()
     store.replace_city("brasov", layers, REPORT)
     ingested = store.info("brasov").ingested_at
-    store.save_scenario("brasov", _scenario("rows", ROW))
+    store.save_scenario("brasov", _scenario("rows", ROW), actor=ACTOR)
     for name, layer in layers.items():
         assert_same_layer(store.read_layer("brasov", name), layer)
     assert store.layers("brasov") == list(SOURCE_LAYERS)  # a scenario is not a layer
@@ -487,8 +489,8 @@ def test_geopackage_scenario_table_leaves_the_layer_tables_as_they_were(tmp_path
             return {n: con.execute(f'SELECT * FROM "{n}"').fetchall() for n in SOURCE_LAYERS}
 
     before = tables()
-    store.save_scenario("brasov", _scenario("rows", ROW))
-    store.save_scenario("brasov", _scenario("rows", ROW, OPEN))
+    store.save_scenario("brasov", _scenario("rows", ROW), actor=ACTOR)
+    store.save_scenario("brasov", _scenario("rows", ROW, OPEN), actor=ACTOR)
     assert tables() == before  # the same rows, geometry blobs byte for byte
     listed = dict(pyogrio.list_layers(path).tolist())
     assert listed["scenario"] is None  # non-spatial, as QGIS sees it

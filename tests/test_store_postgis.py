@@ -107,13 +107,15 @@ def test_schema_has_typed_tables_with_gist_indexes(postgis_store: PostGISStore) 
 def test_migrations_run_on_open_and_are_idempotent(postgis_url: str) -> None:
     stores = [PostGISStore(postgis_url, reference_version="test") for _ in range(3)]
     try:
-        # seven revisions: source layers, analysis layers, stand-off, ranking, speed ranges,
-        # barrier scenarios (0006, issue 10), the live tables (0007, issue 11)
-        assert migrations.head_revision() == "0007"
+        # source layers, analysis layers, stand-off, ranking, speed ranges, barrier
+        # scenarios (0006, issue 10), the live tables (0007, issue 11), the audit trail
+        # (0008, issue 13) and what follows
+        head = migrations.head_revision()
+        assert head is not None and head >= "0008"
         with stores[0].engine.connect() as conn:
-            assert migrations.current_revision(conn) == "0007"
+            assert migrations.current_revision(conn) == head
         rows = _query(stores[0], "SELECT version_num FROM geo_protect.alembic_version")
-        assert rows == [("0007",)]
+        assert rows == [(head,)]
     finally:
         for store in stores:
             store.close()
@@ -129,10 +131,13 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
         migrations.upgrade(conn)
     analysis = ("entry_point", "approach", "space_metric", "assessment", "standoff")
     live = ("sensor", "reading", "alert", "alert_pending", "alert_history", "live_event")
-    # alembic_version, city, the layers, scenario (0006) and the live tables (0007)
-    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
-        analysis
-    ) + 1 + len(live)
+    accounts = ("app_user", "user_grant", "credential", "login_attempt")
+    # alembic_version, city, the layers, scenario (0006), the live tables (0007), audit (0008),
+    # the accounts (0009)
+    assert (
+        len(_query(postgis_store, tables, s=SCHEMA))
+        == 1 + 1 + len(SOURCE_LAYERS) + len(analysis) + 1 + len(live) + 1 + len(accounts)
+    )
 
 
 @pytest.mark.postgis

@@ -14,7 +14,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from geo_protect.cli import assessing, data, jobs, live, scenarios  # noqa: F401  (registers commands)
+from geo_protect.cli import (  # noqa: F401  (registers commands)
+    assessing,
+    audit,
+    data,
+    jobs,
+    live,
+    scenarios,
+    users,
+)
 from geo_protect.cli._common import app
 
 __all__ = ["app", "main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from geo_protect.cities import City, get_city, load_cities
 from geo_protect.errors import GeoProtectError
 from geo_protect.reference import set_data_dir
 from geo_protect.settings import Settings
+from geo_protect.store.audit import Actor
 
 __all__ = [
     "AllOpt",
@@ -24,6 +26,7 @@ __all__ = [
     "OutOpt",
     "StoreOpt",
     "app",
+    "cli_actor",
     "console",
     "err_console",
     "fmt",
@@ -141,6 +144,15 @@ OutOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Output folder (default: the maps folder).", show_default=False),
 ]
+
+
+def cli_actor() -> Actor:
+    """Who runs the command, for the audit trail: the operating-system user, ``via`` cli."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the password database
+        name = "unknown"
+    return Actor(name=name, address=None, via="cli")
 
 
 def require_city(db: Any, c: City) -> None:

@@ -15,6 +15,7 @@ from geo_protect.cli._common import (
     OutOpt,
     StoreOpt,
     app,
+    cli_actor,
     console,
     require_city,
     run_step,
@@ -54,7 +55,9 @@ def assess(
         for c in targets:
             require_city(db, c)
             with spinner() as say:
-                done = pipeline.assess_city(db, c, out_dir, assessment_file=from_file, progress=say)
+                done = pipeline.assess_city(
+                    db, c, out_dir, assessment_file=from_file, actor=cli_actor(), progress=say
+                )
             print_scores(c, done.scores)
             if done.kept is not None:
                 console.print(f"{c.name_en}: {done.kept.summary(str(done.draft))}", soft_wrap=True)

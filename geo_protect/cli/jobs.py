@@ -15,6 +15,7 @@ from geo_protect.cli._common import (
     OutOpt,
     StoreOpt,
     app,
+    cli_actor,
     console,
     err_console,
     prefixed,
@@ -132,7 +133,9 @@ def run(
             start = time.perf_counter()
             try:
                 with spinner() as say:
-                    outcome = pipeline.run_city(db, c, out_dir, progress=prefixed(say, c.name_en))
+                    outcome = pipeline.run_city(
+                        db, c, out_dir, actor=cli_actor(), progress=prefixed(say, c.name_en)
+                    )
             except GeoProtectError as exc:  # this city stops; the others run
                 err_console.print(f"[bold red]error:[/] {c.label}: {exc}", soft_wrap=True)
                 failed.append(c.name_en)

@@ -12,8 +12,16 @@ from typing import Annotated, Any
 import typer
 
 from geo_protect.cities import get_city
-from geo_protect.cli._common import DbOpt, app, console, require_city, run_step, settings_for
-from geo_protect.errors import DataSourceError
+from geo_protect.cli._common import (
+    DbOpt,
+    app,
+    cli_actor,
+    console,
+    require_city,
+    run_step,
+    settings_for,
+)
+from geo_protect.errors import ConfigError, DataSourceError
 
 __all__ = ["replay", "sensors_import", "serve"]
 
@@ -40,6 +48,7 @@ def serve(
         from geo_protect.store import PostGISStore
 
         require_postgis(settings)
+        settings.checked_secret()  # production refuses the default secret, before anything
         PostGISStore(settings.database_url).close()  # migrate once, before any worker
         os.environ["GEO_PROTECT_STORE"] = "postgis"
         os.environ["GEO_PROTECT_DATABASE_URL"] = settings.database_url
@@ -73,6 +82,9 @@ def replay(
 ) -> None:
     """Stream the real Melbourne pedestrian counts onto a city's spaces, time-compressed.
 
+    Over HTTP the readings are posted with the API token in ``GEO_PROTECT_API_TOKEN``
+    (an operator's, from ``geo-protect users token``).
+
     The sensors are registered first (one per space, ranked by expected crowd); each
     reading is stamped with the moment it is sent.
     """
@@ -91,12 +103,15 @@ def replay(
         counts = melbourne_counts(settings.data_dir)
         metric = db.read_layer(c.slug, "space_metric")
         sensors, mapping = replay_plan(counts, metric, city=c.slug)
-        live_store.register_sensors(db.engine, c.slug, sensors, source="replay:melbourne")
+        live_store.register_sensors(
+            db.engine, c.slug, sensors, source="replay:melbourne", actor=cli_actor()
+        )
         console.print(
             f"{len(sensors)} Melbourne sensors (City of Melbourne, Jan 2019) re-mapped onto "
             f"{c.name}'s busiest spaces; these are not {c.name}'s own counts"
         )
-        send = _sender(via, c.slug, url, settings.mqtt_host, settings.mqtt_port)
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        send = _sender(via, c.slug, url, settings.mqtt_host, settings.mqtt_port, token)
         start = dt.datetime.now(dt.UTC)
         sent = 0
         for k, (due, batch) in enumerate(
@@ -116,14 +131,22 @@ def replay(
     run_step(step, settings)
 
 
-def _sender(via: str, city: str, url: str, host: str, port: int) -> Callable[[list[Any]], None]:
+def _sender(
+    via: str, city: str, url: str, host: str, port: int, token: str | None
+) -> Callable[[list[Any]], None]:
     """A function sending one batch of readings to the service (HTTP) or the broker."""
     import orjson
 
     if via == "http":
         import httpx
 
-        web = httpx.Client(base_url=url, timeout=30)
+        if not token:
+            raise ConfigError(
+                "GEO_PROTECT_API_TOKEN: --via http needs an API token of an operator of "
+                f"{city} (geo-protect users token NAME)"
+            )
+        auth = {"Authorization": f"Bearer {token}"}
+        web = httpx.Client(base_url=url, timeout=30, headers=auth)
 
         def post(batch: list[Any]) -> None:
             r = web.post(f"/cities/{city}/readings", content=orjson.dumps(batch, default=str))
@@ -170,7 +193,9 @@ def sensors_import(
         require_city(db, c)
         spaces = db.read_layer(c.slug, "public_space")
         frame = read_sensor_file(file, city=c, spaces=spaces)
-        n = live_store.register_sensors(db.engine, c.slug, frame, source=file.name)
+        n = live_store.register_sensors(
+            db.engine, c.slug, frame, source=file.name, actor=cli_actor()
+        )
         console.print(f"{n} sensor(s) of {c.name} registered from {file.name}")
 
     run_step(step, settings)

@@ -15,6 +15,7 @@ from geo_protect.cli._common import (
     OutOpt,
     StoreOpt,
     app,
+    cli_actor,
     console,
     require_city,
     run_step,
@@ -52,7 +53,14 @@ def scenario(
         require_city(db, c)
         with spinner() as say:
             run = pipeline.run_scenario(
-                db, c, file, out or settings.maps_dir, name=name, author=author, progress=say
+                db,
+                c,
+                file,
+                out or settings.maps_dir,
+                name=name,
+                author=author,
+                actor=cli_actor(),
+                progress=say,
             )
         _print(run.result)
         console.print(f"scenario GeoPackage: {run.geopackage}\nreport: {run.report}")

@@ -14,6 +14,7 @@ from geo_protect.cities import City
 from geo_protect.citydata import CityData
 from geo_protect.errors import MissingDataError
 from geo_protect.pipeline.store_io import Progress, _quiet, load_city_data
+from geo_protect.store.audit import Actor
 from geo_protect.store.base import Store
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def assess(
     data: CityData | None = None,
     space_metric: gpd.GeoDataFrame | None = None,
     assessment_file: Path | None = None,
+    actor: Actor | None = None,
     progress: Progress = _quiet,
 ) -> tuple[CityAssessment, gpd.GeoDataFrame]:
     """Score a city's spaces per threat and store the ``assessment`` layer.
@@ -64,6 +66,8 @@ def assess(
         The ``space_metric`` layer (read from the store by default).
     assessment_file : Path, optional
         An assessors' file to score instead of the pre-fill.
+    actor : Actor, optional
+        Who writes the scores (the audit trail; required by the PostGIS store).
     progress : callable, optional
         Called with a short message per step.
 
@@ -84,7 +88,8 @@ def assess(
         assessment = prefill_city(
             store, city, data=data, space_metric=space_metric, progress=progress
         )
-    scores = store_scores(store, city, assessment, data["public_space"], progress=progress)
+    spaces = data["public_space"]
+    scores = store_scores(store, city, assessment, spaces, actor=actor, progress=progress)
     return assessment, scores
 
 
@@ -156,10 +161,12 @@ def store_scores(
     assessment: CityAssessment,
     spaces: gpd.GeoDataFrame,
     *,
+    actor: Actor | None = None,
     progress: Progress = _quiet,
 ) -> gpd.GeoDataFrame:
     """Score the sites of ``assessment`` that are in ``spaces`` (the ``public_space``
-    layer) and store them as the ``assessment`` layer; returns the layer."""
+    layer) and store them as the ``assessment`` layer, written by ``actor`` (the audit
+    trail; required by the PostGIS store); returns the layer."""
     from geo_protect.assess.scores import score
 
     present = set(spaces.index.astype(str))
@@ -173,7 +180,7 @@ def store_scores(
         progress(f"not scored (no longer in the data): {', '.join(gone)}")
     scores = score(scored, spaces)
     progress("writing the scores")
-    store.write_layers(city.slug, {"assessment": scores})
+    store.write_layers(city.slug, {"assessment": scores}, actor=actor)
     return scores
 
 
@@ -249,9 +256,11 @@ def reassess(
     data: CityData,
     existing: CityAssessment | None,
     space_metric: gpd.GeoDataFrame | None = None,
+    actor: Actor | None = None,
     progress: Progress = _quiet,
 ) -> tuple[CityAssessment, gpd.GeoDataFrame, MergeReport | None]:
-    """Pre-fill a city again, keeping the assessors' work, and store the merged scores.
+    """Pre-fill a city again, keeping the assessors' work, and store the merged scores
+    (written by ``actor``, see :func:`store_scores`).
 
     The fresh pre-fill is merged into ``existing``
     (:func:`~geo_protect.assess.merge.merge_prefill`: overrides and answers kept, fresh
@@ -269,7 +278,8 @@ def reassess(
     fresh = prefill_city(store, city, data=data, space_metric=space_metric, progress=progress)
     assessment, kept = (fresh, None) if existing is None else merge_prefill(existing, fresh)
     assessment = apply_peak_answers(assessment)  # the assessors' peak estimates
-    scores = store_scores(store, city, assessment, data["public_space"], progress=progress)
+    spaces = data["public_space"]
+    scores = store_scores(store, city, assessment, spaces, actor=actor, progress=progress)
     return assessment, scores, kept
 
 
@@ -294,6 +304,7 @@ def assess_city(
     assessment_file: Path | None = None,
     space_metric: gpd.GeoDataFrame | None = None,
     analysis: Mapping[str, gpd.GeoDataFrame] | None = None,
+    actor: Actor | None = None,
     progress: Progress = _quiet,
 ) -> AssessedCity:
     """Score a city, store the scores and write the assessors' file and site reports.
@@ -322,6 +333,8 @@ def assess_city(
     analysis : mapping of str to GeoDataFrame, optional
         The analysis layers drawn on the site plans (``entry_point``, ``approach``,
         ``standoff``); the stored ones by default.
+    actor : Actor, optional
+        Who writes the scores (the audit trail; required by the PostGIS store).
     progress : callable, optional
         Called with a short message per step.
 
@@ -340,12 +353,18 @@ def assess_city(
     kept: MergeReport | None = None
     if assessment_file is not None:
         assessment, scores = assess(
-            store, city, data=data, assessment_file=assessment_file, progress=progress
+            store, city, data=data, assessment_file=assessment_file, actor=actor, progress=progress
         )
     else:
         existing = existing or read_assessors_work(city, out_dir)
         assessment, scores, kept = reassess(
-            store, city, data=data, existing=existing, space_metric=space_metric, progress=progress
+            store,
+            city,
+            data=data,
+            existing=existing,
+            space_metric=space_metric,
+            actor=actor,
+            progress=progress,
         )
     progress("writing the assessment file and site reports")
     draft, reports = write_assessment_files(

@@ -16,6 +16,7 @@ from geo_protect.pipeline.store_io import Progress, _quiet
 from geo_protect.scenario.engine import ScenarioResult
 from geo_protect.scenario.model import Scenario
 from geo_protect.schema import SOURCE_LAYERS, WGS84
+from geo_protect.store.audit import Actor
 from geo_protect.store.base import Store
 
 __all__ = ["ScenarioRun", "run_scenario", "stored_scenario"]
@@ -38,6 +39,7 @@ def run_scenario(
     *,
     name: str | None = None,
     author: str | None = None,
+    actor: Actor,
     progress: Progress = _quiet,
 ) -> ScenarioRun:
     """Read a scenario file, apply it to the stored city, write its GeoPackage and report.
@@ -45,6 +47,7 @@ def run_scenario(
     The baseline layers in the store are read, never written; once applied, the scenario
     is saved in the store (``store.save_scenario``, replacing one of the same name). Files
     go to ``out_dir/scenarios/<city>_<name>.gpkg`` and ``.html`` (replaced atomically).
+    ``actor`` is who saves it (PostGIS: a ``scenario.save`` audit row with the save).
 
     Raises
     ------
@@ -64,7 +67,7 @@ def run_scenario(
     progress(f"applying {len(scenario.edits)} edit(s) of {scenario.name!r}")
     result = apply_scenario(city, data, list(scenario.edits), name=scenario.name, baseline=baseline)
     progress(f"storing scenario {scenario.name!r}")
-    store.save_scenario(city.slug, scenario)  # only a scenario that read and applied
+    store.save_scenario(city.slug, scenario, actor=actor)  # only one that read and applied
     stem = f"{city.slug}_{_safe(scenario.name)}"
     folder = out_dir / "scenarios"
     progress("writing the scenario GeoPackage and report")

@@ -12,6 +12,7 @@ from geo_protect.cities import City
 from geo_protect.citydata import CityData
 from geo_protect.pipeline.assessing import assess_city, draft_assessment, read_assessors_work
 from geo_protect.pipeline.store_io import CityOutcome, Progress, _quiet, load_city_data
+from geo_protect.store.audit import Actor
 from geo_protect.store.base import Store
 
 __all__ = ["analyse", "compare_cities", "draw_maps", "evaluate", "ingest", "run_city"]
@@ -64,10 +65,16 @@ def analyse(
 
 
 def run_city(
-    store: Store, city: City, out_dir: Path, *, progress: Progress = _quiet
+    store: Store,
+    city: City,
+    out_dir: Path,
+    *,
+    actor: Actor | None = None,
+    progress: Progress = _quiet,
 ) -> CityOutcome:
     """The main job for one city: ingest, then (when it has public spaces) analyse,
-    assess and write the assessors' files. Each step is stored as it completes.
+    assess and write the assessors' files. Each step is stored as it completes; the
+    scores are written by ``actor`` (the audit trail; required by the PostGIS store).
 
     The assessors' file is never discarded: it is read first (one that no longer
     validates stops this city before anything is written), the fresh pre-fill is merged
@@ -97,6 +104,7 @@ def run_city(
         existing=existing,
         space_metric=results["space_metric"],
         analysis=results,
+        actor=actor,
         progress=progress,
     )
     outcome.kept = assessed.kept

@@ -15,19 +15,26 @@ import asyncio
 import contextlib
 import logging
 import os
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from geo_protect.errors import HTTP_STATUS, GeoProtectError, ItemsValidationError
-from geo_protect.service import features, routes, tiles
+from geo_protect.errors import (
+    HTTP_STATUS,
+    AuthenticationError,
+    GeoProtectError,
+    ItemsValidationError,
+    ThrottledError,
+)
+from geo_protect.service import admin, auth, features, routes, tiles
 from geo_protect.service.mqtt import MqttIngest
 from geo_protect.service.push import Broadcaster
 from geo_protect.service.runtime import BusyError, Runtime, open_runtime
@@ -38,6 +45,19 @@ __all__ = ["create_app"]
 log = logging.getLogger("geo_protect.service")
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+#: Headers on every response: no framing, no sniffing, scripts and data from this origin
+#: only (the pages load nothing from elsewhere), no referrer leaving the site.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; worker-src 'self' blob:; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 #: Seconds between two sweeps of every city (stale sensors, holds running out).
 _SWEEP_S = 5.0
 #: Advisory lock of the sweep: one worker sweeps at a time.
@@ -79,6 +99,8 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
         summary="Crowd density from sensor feeds, alerts and live risk per public space.",
         lifespan=lifespan,
     )
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(routes.router)
     app.include_router(tiles.router)
     app.include_router(features.router)
@@ -87,6 +109,7 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
     async def served_by(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
         response.headers["X-Served-By"] = str(os.getpid())  # which worker answered
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -101,6 +124,17 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ItemsValidationError)
     async def _items(_r: Request, exc: ItemsValidationError) -> JSONResponse:
         return problem(422, {"message": str(exc), "problems": exc.as_dicts()})
+
+    @app.exception_handler(AuthenticationError)
+    async def _who(request: Request, exc: AuthenticationError) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            target = urllib.parse.quote(request.url.path, safe="/")
+            return RedirectResponse(f"/login?next={target}", status_code=303)
+        return problem(401, str(exc), **{"WWW-Authenticate": 'Bearer realm="geo_protect"'})
+
+    @app.exception_handler(ThrottledError)
+    async def _slow(_r: Request, exc: ThrottledError) -> JSONResponse:
+        return problem(429, str(exc), **{"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(GeoProtectError)
     async def _ours(_r: Request, exc: GeoProtectError) -> JSONResponse:

@@ -23,6 +23,8 @@ from geo_protect.errors import NotFoundError, ValidationError
 from geo_protect.live.cap import cap_alert
 from geo_protect.live.feed import current_state
 from geo_protect.live.sensors import sensor_frame
+from geo_protect.service.access import blocking, no_city, requires
+from geo_protect.service.auth import actor_of
 from geo_protect.service.pages import control_page, spaces_geojson
 from geo_protect.service.push import event_stream
 from geo_protect.service.runtime import Runtime
@@ -37,9 +39,10 @@ MAX_BODY = 4 * 1024 * 1024
 
 
 class Decision(BaseModel):
-    """An operator's acknowledgement or resolution of an alert."""
+    """An operator's acknowledgement or resolution of an alert (by the logged-in user)."""
 
-    user: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(extra="forbid")
+
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -55,13 +58,13 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[requires("public")])
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", dependencies=[requires("public")])
 def readyz(request: Request) -> JSONResponse:
     """The database (and the MQTT broker, when configured) answer."""
     rt = _rt(request)
@@ -79,20 +82,22 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 
 
-@router.get("/cities")
+@router.get("/cities", dependencies=[requires("read", city=no_city)])
 def cities(request: Request) -> list[dict[str, str]]:
     """The cities in the store."""
-    return [{"slug": c, "name": get_city(c).name} for c in _rt(request).cities()]
+    principal = request.scope["principal"]
+    readable = [c for c in _rt(request).cities() if principal.scope.allows("read", c)]
+    return [{"slug": c, "name": get_city(c).name} for c in readable]
 
 
-@router.get("/cities/{city}/spaces.geojson")
+@router.get("/cities/{city}/spaces.geojson", dependencies=[requires("read")])
 def spaces(request: Request, city: str) -> Response:
     """The city's spaces with their baseline risk: the layer the control page draws."""
     rt = _rt(request)
     return Response(spaces_geojson(rt, rt.known_city(city)), media_type="application/geo+json")
 
 
-@router.get("/cities/{city}/sensors")
+@router.get("/cities/{city}/sensors", dependencies=[requires("live")])
 def sensors(request: Request, city: str) -> Response:
     """The sensor register of a city, with each sensor's last reading."""
     rt = _rt(request)
@@ -121,7 +126,7 @@ class SensorIn(BaseModel):
     zone: dict[str, Any] | None = None
 
 
-@router.post("/cities/{city}/sensors", status_code=201)
+@router.post("/cities/{city}/sensors", status_code=201, dependencies=[requires("ingest")])
 def register(
     request: Request, city: str, body: Annotated[list[SensorIn], Body(max_length=10_000)]
 ) -> Response:
@@ -130,7 +135,8 @@ def register(
     room = rt.room(city)
     records = [_sensor_record(i, s, room.outlines) for i, s in enumerate(body)]
     frame = sensor_frame(records, source="api")
-    n = live_store.register_sensors(rt.engine, city, frame, source="api")
+    actor = actor_of(request)
+    n = live_store.register_sensors(rt.engine, city, frame, source="api", actor=actor)
     rt.forget(city)
     return _json({"registered": n}, status=201)
 
@@ -169,7 +175,7 @@ def _sensor_record(i: int, s: SensorIn, outlines: Mapping[str, Any]) -> dict[str
     }
 
 
-@router.post("/cities/{city}/readings")
+@router.post("/cities/{city}/readings", dependencies=[requires("ingest")])
 async def readings(request: Request, city: str) -> Response:
     """Ingest a batch (JSON list) of readings; 200 only once it is committed."""
     length = int(request.headers.get("content-length") or 0)
@@ -190,7 +196,7 @@ async def readings(request: Request, city: str) -> Response:
     return _json({"inserted": outcome.inserted, "duplicates": outcome.duplicates})
 
 
-@router.get("/cities/{city}/state")
+@router.get("/cities/{city}/state", dependencies=[requires("live")])
 def state(request: Request, city: str) -> Response:
     """The live state of every space with a sensor, computed now."""
     rt = _rt(request)
@@ -200,7 +206,7 @@ def state(request: Request, city: str) -> Response:
     return _json({"city": city, "spaces": rows})
 
 
-@router.get("/cities/{city}/alerts")
+@router.get("/cities/{city}/alerts", dependencies=[requires("live")])
 def alerts(
     request: Request,
     city: str,
@@ -215,6 +221,19 @@ def alerts(
     return _json(live_store.city_alerts(rt.engine, rt.known_city(city), states=wanted))
 
 
+@blocking
+def alert_city(request: Request) -> str | None:
+    """The city of the alert in the path (None if there is no such alert: the route 404s)."""
+    raw = str(request.path_params.get("alert_id", ""))
+    if not raw.isdigit():
+        return None
+    with _rt(request).engine.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT city FROM geo_protect.alert WHERE alert_id = :i"), {"i": int(raw)}
+        ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def _alert(rt: Runtime, alert_id: int) -> dict[str, Any]:
     found = live_store.get_alert(rt.engine, alert_id)
     if found is None:
@@ -222,7 +241,7 @@ def _alert(rt: Runtime, alert_id: int) -> dict[str, Any]:
     return found
 
 
-@router.get("/alerts/{alert_id}.cap")
+@router.get("/alerts/{alert_id}.cap", dependencies=[requires("live", city=alert_city)])
 def alert_cap(request: Request, alert_id: int) -> Response:
     """The alert as an OASIS CAP 1.2 message."""
     rt = _rt(request)
@@ -239,19 +258,21 @@ def alert_cap(request: Request, alert_id: int) -> Response:
     return Response(xml, media_type="application/cap+xml")
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", dependencies=[requires("live", city=alert_city)])
 def alert(request: Request, alert_id: int) -> Response:
     """One alert with its history."""
     return _json(_alert(_rt(request), alert_id))
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post(
+    "/alerts/{alert_id}/acknowledge", dependencies=[requires("acknowledge", city=alert_city)]
+)
 def acknowledge(request: Request, alert_id: int, decision: Decision) -> Response:
     """An operator acknowledges an open alert."""
     return _decide(request, alert_id, decision, live_store.acknowledge_alert)
 
 
-@router.post("/alerts/{alert_id}/resolve")
+@router.post("/alerts/{alert_id}/resolve", dependencies=[requires("acknowledge", city=alert_city)])
 def resolve(request: Request, alert_id: int, decision: Decision) -> Response:
     """An operator resolves an alert (open or acknowledged)."""
     return _decide(request, alert_id, decision, live_store.resolve_alert)
@@ -263,10 +284,11 @@ def _decide(
     """Check the alert exists, then take the operator's step (its history and event included)."""
     rt = _rt(request)
     _alert(rt, alert_id)
-    return _json(step(rt.engine, alert_id, user=decision.user, note=decision.note))
+    actor = actor_of(request)
+    return _json(step(rt.engine, alert_id, actor=actor, note=decision.note))
 
 
-@router.get("/cities/{city}/events")
+@router.get("/cities/{city}/events", dependencies=[requires("live")])
 async def events(
     request: Request,
     city: str,
@@ -281,6 +303,9 @@ async def events(
         if not last_event_id.strip().isdigit():
             raise ValidationError(f"Last-Event-ID: {last_event_id!r} is not an event id")
         start = int(last_event_id)
+    if start is None:  # read before the response starts: a client that has the headers
+        # may make events at once, and those must follow, not be taken for the past
+        start = await run_in_threadpool(live_store.last_event_id, rt.engine, city)
     stream = event_stream(request.app.state.broadcaster, city, start)
     return StreamingResponse(
         stream,
@@ -289,7 +314,7 @@ async def events(
     )
 
 
-@router.get("/control/{city}", response_class=HTMLResponse)
+@router.get("/control/{city}", response_class=HTMLResponse, dependencies=[requires("live")])
 def control(request: Request, city: str) -> HTMLResponse:
     """The control-room page of a city."""
     rt = _rt(request)

@@ -32,9 +32,11 @@ from geo_protect.errors import (
 from geo_protect.live.feed import Limits, Outcome, Room, refresh, room_spaces, store_readings
 from geo_protect.live.state import default_stale_after_s
 from geo_protect.reference import parameter
+from geo_protect.service.access import scope_engine, unscoped
 from geo_protect.settings import Settings
 from geo_protect.store import PostGISStore
 from geo_protect.store import live as live_store
+from geo_protect.store.users import LoginLimits
 
 __all__ = ["BusyError", "Runtime", "open_runtime", "require_postgis"]
 
@@ -61,6 +63,8 @@ class Runtime:
     store: PostGISStore
     limits: Limits
     gate: threading.BoundedSemaphore
+    secret: str = field(repr=False, default="")
+    logins: LoginLimits = field(default_factory=LoginLimits)
     rooms: dict[str, tuple[float, Room]] = field(default_factory=dict)
     swept: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # per city
     _cities: tuple[float, tuple[str, ...]] | None = None
@@ -76,7 +80,7 @@ class Runtime:
 
     def cities(self) -> list[str]:
         """The cities in the store."""
-        with _unavailable_if_cut_off():
+        with _unavailable_if_cut_off(), unscoped():  # a cache shared by every user
             return self.store.cities()
 
     def room(self, city: str, *, fresh: bool = False) -> Room:
@@ -86,10 +90,10 @@ class Runtime:
             hit = self.rooms.get(city)
         if hit and not fresh and time.monotonic() - hit[0] < _ROOM_TTL_S:
             return hit[1]
-        with _unavailable_if_cut_off():
+        with _unavailable_if_cut_off(), unscoped():  # a cache shared by every user
             layers = self.store.read_layers(city, ["public_space", "space_metric", "assessment"])
+            sensors = live_store.city_sensors(self.engine, city)
         spaces = room_spaces(layers["space_metric"], layers["assessment"])
-        sensors = live_store.city_sensors(self.engine, city)
         outlines = dict(
             zip(
                 layers["public_space"].index.astype(str),
@@ -275,7 +279,9 @@ def open_runtime(settings: Settings) -> Runtime:
         PostGIS does not answer.
     """
     require_postgis(settings)
+    secret = settings.checked_secret()  # production refuses the default before anything
     store = PostGISStore(settings.database_url)
+    scope_engine(store.engine)
     limits = Limits(
         max_items=int(parameter("readings_batch_max_items")),
         future_skew_s=parameter("readings_future_skew_s"),
@@ -285,4 +291,11 @@ def open_runtime(settings: Settings) -> Runtime:
     gate = threading.BoundedSemaphore(settings.ingest_concurrency)
     for city in store.cities():
         get_city(city)  # a slug the registry does not know is a configuration error
-    return Runtime(settings=settings, store=store, limits=limits, gate=gate)
+    logins = LoginLimits(
+        per_user=settings.login_failures_per_user,
+        per_address=settings.login_failures_per_address,
+        window_s=settings.login_window_s,
+    )
+    return Runtime(
+        settings=settings, store=store, limits=limits, gate=gate, secret=secret, logins=logins
+    )

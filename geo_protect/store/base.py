@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import geopandas as gpd
 
 from geo_protect.citydata import IngestReport
+from geo_protect.store.audit import Actor
 from geo_protect.store.scenarios import ScenarioDocument, StoredScenario
 
 __all__ = ["Store"]
@@ -27,8 +28,16 @@ class Store(Protocol):
         """Replace everything stored for ``city`` (all layers, analysis included) at once."""
         ...
 
-    def write_layers(self, city: str, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
-        """Replace the given layers of an already ingested city, in one transaction."""
+    def write_layers(
+        self, city: str, layers: Mapping[str, gpd.GeoDataFrame], *, actor: Actor | None = None
+    ) -> None:
+        """Replace the given layers of an already ingested city, in one transaction.
+
+        A write of the ``assessment`` layer is a change of record: PostGIS writes its
+        audit row (:func:`geo_protect.store.audit.record_assessment`) in the same
+        transaction and refuses it without an ``actor``. The GeoPackage store keeps no
+        audit trail and ignores ``actor``.
+        """
         ...
 
     def read_layer(self, city: str, layer: str) -> gpd.GeoDataFrame:
@@ -70,7 +79,7 @@ class Store(Protocol):
         """Names of the layers stored for ``city``."""
         ...
 
-    def save_scenario(self, city: str, scenario: ScenarioDocument) -> None:
+    def save_scenario(self, city: str, scenario: ScenarioDocument, *, actor: Actor) -> None:
         """Store a barrier scenario of an ingested city, in one transaction.
 
         A scenario of the same name in the city is replaced; the layers are not touched.
@@ -82,6 +91,9 @@ class Store(Protocol):
         scenario : ScenarioDocument
             A :class:`~geo_protect.scenario.model.Scenario` (kept as its JSON dump, with
             its name, author, creation time and number of edits).
+        actor : Actor
+            Who saves it (PostGIS: a ``scenario.save`` audit row in the same transaction;
+            the GeoPackage store keeps no audit trail).
         """
         ...
 

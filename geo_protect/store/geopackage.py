@@ -50,6 +50,7 @@ from geo_protect.store._common import (
     report_to_json,
     spec_of,
 )
+from geo_protect.store.audit import Actor
 from geo_protect.store.scenarios import (
     ScenarioDocument,
     StoredScenario,
@@ -112,8 +113,10 @@ class GeoPackageStore:
         }
         self._rewrite(city, layers, meta=meta)
 
-    def write_layers(self, city: str, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
-        """Replace the given layers of an ingested city, keeping the others."""
+    def write_layers(
+        self, city: str, layers: Mapping[str, gpd.GeoDataFrame], *, actor: Actor | None = None
+    ) -> None:
+        """Replace the given layers of an ingested city, keeping the others (no audit)."""
         self._existing(city)
         self._rewrite(city, layers, meta=None)
 
@@ -176,8 +179,10 @@ class GeoPackageStore:
         """Names of the layers stored for ``city`` (empty ones included)."""
         return list(self._meta(self._existing(city))["layers"])
 
-    def save_scenario(self, city: str, scenario: ScenarioDocument) -> None:
+    def save_scenario(self, city: str, scenario: ScenarioDocument, *, actor: Actor) -> None:
         """Store ``scenario`` in the city's file (table ``scenario``), replacing its namesake.
+
+        The embedded store keeps no audit trail: ``actor`` is accepted for the contract.
 
         The file is copied, the copy's ``scenario`` table rewritten and moved over the
         old file: the layer tables are not rewritten.

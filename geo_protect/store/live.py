@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from geo_protect.errors import ValidationError
 from geo_protect.schema import WGS84
 from geo_protect.store._common import check_slug
+from geo_protect.store.audit import Actor, diff_records, record
 from geo_protect.store.live_alerts import (
     ALERT_STATES,
     acknowledge_alert,
@@ -109,6 +110,10 @@ _UPSERT_SENSORS = sa.text(f"""
         exit_width_m = EXCLUDED.exit_width_m, installed_at = EXCLUDED.installed_at,
         source = EXCLUDED.source
     WHERE s.city = EXCLUDED.city""")
+_SENSOR_STATE = sa.text(f"""
+    SELECT sensor_id, city, space_uid, kind, name, area_m2, exit_width_m, installed_at, source,
+        ST_AsText(zone) AS zone
+    FROM {SCHEMA}.sensor WHERE sensor_id = ANY(:ids) AND city = :city""")
 _SENSORS = sa.text(f"""
     SELECT sensor_id, space_uid, kind, name, area_m2, exit_width_m, installed_at, source,
         ST_AsBinary(zone) AS zone
@@ -178,8 +183,16 @@ def _sensor_arrays(sensors: gpd.GeoDataFrame) -> dict[str, list[Any]]:
     return data
 
 
-def register_sensors(engine: Bind, city: str, sensors: gpd.GeoDataFrame, *, source: str) -> int:
-    """Insert or update the sensors of a city, all in one transaction.
+def _sensor_state(conn: Connection, city: str, ids: list[str]) -> dict[str, Any]:
+    """The stored sensors of ``ids`` in ``city``, for the audit trail (zones as WKT)."""
+    rows = conn.execute(_SENSOR_STATE, {"ids": ids, "city": city}).mappings()
+    return {r["sensor_id"]: {k: v for k, v in r.items() if k != "sensor_id"} for r in rows}
+
+
+def register_sensors(
+    engine: Bind, city: str, sensors: gpd.GeoDataFrame, *, source: str, actor: Actor
+) -> int:
+    """Insert or update the sensors of a city, all in one transaction, with its audit row.
 
     Parameters
     ----------
@@ -194,6 +207,9 @@ def register_sensors(engine: Bind, city: str, sensors: gpd.GeoDataFrame, *, sour
         column is ignored.
     source : str
         Where the registration comes from (a file name, ``api``, ``replay:melbourne``).
+    actor : Actor
+        Who registers them: one ``sensor.register`` audit row (target ``sensors:<city>``,
+        the sensors that changed before and after) in the same transaction.
 
     Returns
     -------
@@ -206,12 +222,15 @@ def register_sensors(engine: Bind, city: str, sensors: gpd.GeoDataFrame, *, sour
         An id missing or repeated, a kind or time missing, a zone that is not a polygon, a
         value the database refuses, or a sensor id registered for another city (then
         nothing is written).
+    StoreError
+        The audit row was refused (nothing is written).
     """
     check_slug(city)
     data = _sensor_arrays(sensors)
     if not data["sensor_id"]:
         return 0
     with begin(engine) as conn:
+        before = _sensor_state(conn, city, data["sensor_id"])
         try:
             n = conn.execute(_UPSERT_SENSORS, {**data, "city": city, "source": source}).rowcount
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
@@ -226,6 +245,8 @@ def register_sensors(engine: Bind, city: str, sensors: gpd.GeoDataFrame, *, sour
             ).first()
             where = f"{taken[0]!r} is a sensor of {taken[1]}" if taken else "a sensor id is taken"
             raise ValidationError(f"sensors of {city}: {where} (sensor ids are unique)")
+        old, new = diff_records(before, _sensor_state(conn, city, data["sensor_id"]))
+        record(conn, actor, "sensor.register", f"sensors:{city}", old, new, city=city)
     return int(n)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from geo_protect.errors import AlertStateError, NotFoundError, ValidationError
 from geo_protect.store._common import check_slug
+from geo_protect.store.audit import Actor, record
 from geo_protect.store.live_events import Bind, append_event, begin, jsonable, plain, utc_frame
 from geo_protect.store.migrations import SCHEMA
 
@@ -295,8 +296,16 @@ def save_tracked(conn: Connection, city: str, tracked: pd.DataFrame) -> None:
         )
 
 
-def _decide(bind: Bind, alert_id: int, to: str, user: str, note: str | None) -> dict[str, Any]:
-    """Move an alert to ``acknowledged`` or ``resolved``, with its history and event."""
+#: The operator state of an alert that the audit trail keeps before and after a decision.
+_DECISION_FIELDS = (
+    "state",
+    *(f"{d}_{c}" for d in ("acknowledged", "resolved") for c in ("by", "at", "note")),
+)
+
+
+def _decide(bind: Bind, alert_id: int, to: str, actor: Actor, note: str | None) -> dict[str, Any]:
+    """Move an alert to ``acknowledged`` or ``resolved``: history, audit row and event."""
+    user = actor.name
     if not isinstance(user, str) or not user.strip():
         raise ValidationError(f"alert {alert_id}: say who {to} it (user)")
     allowed = ("open",) if to == "acknowledged" else ("open", "acknowledged")
@@ -324,13 +333,21 @@ def _decide(bind: Bind, alert_id: int, to: str, user: str, note: str | None) -> 
             sa.insert(_HISTORY).values(alert_id=alert_id, actor=user, change=to, detail=detail)
         )
         append_event(conn, alert["city"], "alert", alert)
+        action = "alert.acknowledge" if to == "acknowledged" else "alert.resolve"
+        before = {k: row[k] for k in _DECISION_FIELDS}
+        after = {k: alert[k] for k in _DECISION_FIELDS}
+        record(conn, actor, action, f"alert:{alert_id}", before, after, city=alert["city"])
     return alert
 
 
 def acknowledge_alert(
-    engine: Bind, alert_id: int, *, user: str, note: str | None
+    engine: Bind, alert_id: int, *, actor: Actor, note: str | None
 ) -> dict[str, Any]:
-    """An operator acknowledges an open alert (history row and ``alert`` event included).
+    """An operator acknowledges an open alert (history, audit row and ``alert`` event included).
+
+    ``actor.name`` is recorded as ``acknowledged_by``; the audit row
+    (``alert.acknowledge``) is written in the same transaction, so a refused audit row
+    leaves the alert as it was.
 
     Returns
     -------
@@ -344,13 +361,18 @@ def acknowledge_alert(
     AlertStateError
         The alert is acknowledged or resolved already (the message says by whom).
     ValidationError
-        ``user`` is blank.
+        ``actor.name`` is blank.
+    StoreError
+        The audit row was refused (nothing changed).
     """
-    return _decide(engine, alert_id, "acknowledged", user, note)
+    return _decide(engine, alert_id, "acknowledged", actor, note)
 
 
-def resolve_alert(engine: Bind, alert_id: int, *, user: str, note: str | None) -> dict[str, Any]:
+def resolve_alert(engine: Bind, alert_id: int, *, actor: Actor, note: str | None) -> dict[str, Any]:
     """An operator resolves an open or acknowledged alert; its key may then open again.
+
+    ``actor.name`` is recorded as ``resolved_by``, with an ``alert.resolve`` audit row in
+    the same transaction.
 
     Returns
     -------
@@ -364,9 +386,11 @@ def resolve_alert(engine: Bind, alert_id: int, *, user: str, note: str | None) -
     AlertStateError
         The alert is resolved already.
     ValidationError
-        ``user`` is blank.
+        ``actor.name`` is blank.
+    StoreError
+        The audit row was refused (nothing changed).
     """
-    return _decide(engine, alert_id, "resolved", user, note)
+    return _decide(engine, alert_id, "resolved", actor, note)
 
 
 def get_alert(engine: Bind, alert_id: int) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from geo_protect.citydata import IngestReport
 from geo_protect.errors import StoreError, StoreUnavailableError, UnknownCityError
 from geo_protect.schema import LayerSpec, canonical_json, conform, empty_layer
-from geo_protect.store import migrations
+from geo_protect.store import audit, migrations
 from geo_protect.store import scenarios as _scenarios
 from geo_protect.store._common import (
     CityInfo,
@@ -169,8 +169,11 @@ class PostGISStore:
             for name in names:
                 self._copy(conn, city, name, conform(name, layers[name]))
 
-    def write_layers(self, city: str, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
-        """Replace the given layers of an ingested city in one transaction."""
+    def write_layers(
+        self, city: str, layers: Mapping[str, gpd.GeoDataFrame], *, actor: audit.Actor | None = None
+    ) -> None:
+        """Replace the given layers of an ingested city in one transaction (``assessment``:
+        with its audit row, :func:`~geo_protect.store.audit.record_assessment`)."""
         check_slug(city)
         names = list(layers)
         for name in names:
@@ -183,8 +186,11 @@ class PostGISStore:
                 raise self._unknown(city)
             for name in names:
                 table = self._table(conn, name)
+                old = self._select(conn, city, name) if name == "assessment" else None
                 conn.execute(sa.delete(table).where(table.c.city == city))
-                self._copy(conn, city, name, conform(name, layers[name]))
+                self._copy(conn, city, name, new := conform(name, layers[name]))
+                if old is not None:
+                    audit.record_assessment(conn, actor, city, old, new)
             stored = order_layers([*row.layers, *names])
             conn.execute(sa.update(_CITY).where(_CITY.c.slug == city).values(layers=stored))
 
@@ -242,12 +248,14 @@ class PostGISStore:
         """Names of the layers stored for ``city`` (empty ones included)."""
         return self.info(city).layers
 
-    def save_scenario(self, city: str, scenario: _scenarios.ScenarioDocument) -> None:
-        """Store ``scenario`` (table ``scenario``), replacing its namesake in the city."""
+    def save_scenario(
+        self, city: str, scenario: _scenarios.ScenarioDocument, *, actor: audit.Actor
+    ) -> None:
+        """Store ``scenario`` (table ``scenario``) with its audit row, replacing its namesake."""
         record = _scenarios.StoredScenario.of(check_slug(city), scenario)
         with self._transaction(f"saving scenario {record.name!r} of {city!r}") as conn:
             self._record(conn, city)
-            _scenarios.pg_save_scenario(conn, record)
+            _scenarios.pg_save_scenario(conn, record, actor=actor)
 
     def scenarios(self, city: str) -> list[str]:
         """Names of the scenarios stored for ``city``, sorted."""
@@ -348,7 +356,7 @@ class PostGISStore:
         columns: dict[str, Any] = dict(zip(spec.columns, values[1:-1], strict=True))
         for col, dt in spec.columns.items():
             if dt == "json":
-                columns[col] = [_canonical_json(v) for v in columns[col]]
+                columns[col] = [None if v is None else canonical_json(v) for v in columns[col]]
         geometry = shapely.from_wkb(np.asarray(values[-1], dtype=object))
         return layer_frame(spec, values[0], columns, geometry)
 
@@ -484,10 +492,6 @@ def _plain(series: pd.Series) -> list[Any]:
     """Values as plain Python objects with ``None`` for missing (what COPY expects)."""
     values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
     return values
-
-
-def _canonical_json(value: Any) -> str | None:
-    return None if value is None else canonical_json(value)
 
 
 def _first_line(error: BaseException | None) -> str:

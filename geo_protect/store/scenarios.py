@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
 
 from geo_protect.errors import MissingDataError
+from geo_protect.store import audit
 from geo_protect.store.migrations import SCHEMA
 
 __all__ = [
@@ -247,8 +248,8 @@ def write_gpkg_scenarios(path: Path, records: Sequence[StoredScenario], version:
 # -- PostGIS ------------------------------------------------------------------------------
 
 
-def pg_save_scenario(conn: Connection, record: StoredScenario) -> None:
-    """Insert ``record``, replacing the city's scenario of that name (one statement).
+def pg_save_scenario(conn: Connection, record: StoredScenario, *, actor: audit.Actor) -> None:
+    """Insert ``record``, replacing the city's scenario of that name, with its audit row.
 
     Parameters
     ----------
@@ -257,7 +258,14 @@ def pg_save_scenario(conn: Connection, record: StoredScenario) -> None:
         contract tests in ``tests/test_store_contract.py`` run it).
     record : StoredScenario
         The scenario to store.
+    actor : Actor
+        Who saves it: a ``scenario.save`` audit row (target ``scenario:<city>/<name>``,
+        the stored scenario before and after) in the same transaction.
     """
+    where = (_PG_SCENARIO.c.city == record.city, _PG_SCENARIO.c.name == record.name)
+    before = conn.execute(
+        sa.select(_PG_SCENARIO.c.scenario).where(*where).with_for_update()
+    ).scalar()
     values: dict[str, Any] = {
         "city": record.city,
         "name": record.name,
@@ -272,6 +280,8 @@ def pg_save_scenario(conn: Connection, record: StoredScenario) -> None:
         set_={k: upsert.excluded[k] for k in values if k not in ("city", "name")},
     )
     conn.execute(upsert)
+    target = f"scenario:{record.city}/{record.name}"
+    audit.record(conn, actor, "scenario.save", target, before, values["scenario"], city=record.city)
 
 
 def pg_scenario_names(conn: Connection, city: str) -> list[str]:

@@ -202,3 +202,31 @@ def drop_layer_columns(name: str, columns: Iterable[str], *, schema: str = SCHEM
     """Drop columns of one layer's table (the ``downgrade`` of :func:`add_layer_columns`)."""
     for col in columns:
         op.drop_column(name, col, schema=schema)
+
+
+def enable_city_scope(table: str, kind: str, *, column: str = "city", schema: str = SCHEMA) -> None:
+    """Turn on row-level security of ``table``: the scoped role sees its cities' rows only.
+
+    Inside a migration. Rows are visible to (and may be written by) the role
+    ``geo_protect_scoped`` only when ``column`` is in the comma-separated setting
+    ``geo_protect.<kind>_cities`` of the transaction (``*``: every city); other roles
+    are not affected. Call it for every new table with a city column.
+
+    Parameters
+    ----------
+    table
+        Table name.
+    kind
+        ``read`` (layers, scores, scenarios) or ``live`` (sensors, alerts, events).
+    column
+        The column holding the city slug.
+    schema
+        PostgreSQL schema of the table.
+    """
+    if kind not in {"read", "live"}:
+        raise ValueError(f"unknown scope kind {kind!r}: use 'read' or 'live'")
+    op.execute(f"ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY {table}_scope ON {schema}.{table} TO geo_protect_scoped "
+        f"USING ({schema}.in_scope({column}, '{kind}'))"
+    )
