@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +79,15 @@ def issue_token(database_url: str, name: str, grants: list[str]) -> str:
     from geo_protect.cli.users import parse_grant
     from geo_protect.errors import ConflictError
     from geo_protect.settings import DEV_SECRET
-    from geo_protect.store import PostGISStore
-    from geo_protect.store import users
+    from geo_protect.store import PostGISStore, users
     from geo_protect.store.audit import Actor
 
     actor = Actor("tests", None, "cli")
     with PostGISStore(database_url, reference_version="test") as db:
-        try:
+        with suppress(ConflictError):
             users.add_user(
                 db.engine, name, PASSWORD, actor=actor, grants=[parse_grant(g) for g in grants]
             )
-        except ConflictError:
-            pass
         secret, _ = users.issue_credential(
             db.engine, name, "token", key=DEV_SECRET, lifetime_s=86400.0, label="tests", actor=actor
         )

@@ -231,3 +231,29 @@ def test_expiry_is_reported_in_utc(postgis_store: Any) -> None:
     assert cred.expires_at is not None
     left = cred.expires_at - dt.datetime.now(dt.UTC)
     assert dt.timedelta(hours=23) < left <= dt.timedelta(days=1)
+
+
+def test_scoped_bbox_queries_can_use_the_spatial_index(postgis_store: Any) -> None:
+    """Without ``&&`` leakproof the planner has no index path under RLS at all."""
+    from geo_protect.service.access import CURRENT, scope_engine, spatial_index_under_scope
+
+    engine = sa.create_engine(postgis_store.engine.url)
+    scope_engine(engine)
+    box = "ST_MakeEnvelope(25.5, 45.6, 25.7, 45.7, 4326)"
+    query = f"EXPLAIN SELECT uid FROM geo_protect.building WHERE city = 'brasov' AND geom && {box}"
+
+    def plan() -> str:
+        token = CURRENT.set(Scope.of("v", [Grant("viewer", "brasov")]))
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                return "\n".join(r[0] for r in conn.exec_driver_sql(query))
+        finally:
+            CURRENT.reset(token)
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER FUNCTION geometry_overlaps(geometry, geometry) NOT LEAKPROOF")
+    assert "building_geom_gist" not in plan()
+    assert spatial_index_under_scope(engine)
+    assert "building_geom_gist" in plan()
+    engine.dispose()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import re
 import threading
 import time
@@ -41,8 +42,11 @@ __all__ = [
     "principal_of",
     "requires",
     "scope_engine",
+    "spatial_index_under_scope",
     "unscoped",
 ]
+
+log = logging.getLogger("geo_protect.service")
 
 #: The session cookie of the pages.
 COOKIE = "geo_protect_session"
@@ -204,6 +208,46 @@ def _cities(scope: Scope, permission: Permission) -> str:
     if ALL_CITIES in cities:
         return ALL_CITIES
     return ",".join(sorted(c for c in cities if _SLUG.match(c)))
+
+
+def spatial_index_under_scope(engine: Engine) -> bool:
+    """Let bounding-box filters of scoped queries use the GiST index; True if they can.
+
+    Under row-level security PostgreSQL applies a query's own conditions only after the
+    policy's, unless their functions are *leakproof*; PostGIS does not mark its ``&&``
+    (``geometry_overlaps``) so, and every scoped tile or ``bbox`` query would then read all
+    of a city's rows. The function reveals nothing of a row but the answer (its only
+    error, mixed SRIDs, cannot happen: every column is EPSG:4326), so the service marks it
+    leakproof [I] when it connects as a superuser (it must be redone after a PostGIS
+    upgrade, hence at every start); otherwise it logs how to.
+
+    Parameters
+    ----------
+    engine : Engine
+        The service's PostGIS engine.
+
+    Returns
+    -------
+    bool
+    """
+    probe = (
+        "SELECT proleakproof FROM pg_proc "
+        "WHERE oid = 'geometry_overlaps(geometry,geometry)'::regprocedure"
+    )
+    with engine.begin() as conn:
+        if conn.exec_driver_sql(probe).scalar():
+            return True
+        superuser = conn.exec_driver_sql(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).scalar()
+        if superuser:
+            conn.exec_driver_sql("ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF")
+            return True
+    log.warning(
+        "bbox queries of logged-in users cannot use the spatial index: as a superuser, run "
+        "ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF"
+    )
+    return False
 
 
 def scope_engine(engine: Engine) -> None:

@@ -32,7 +32,7 @@ from geo_protect.errors import (
 from geo_protect.live.feed import Limits, Outcome, Room, refresh, room_spaces, store_readings
 from geo_protect.live.state import default_stale_after_s
 from geo_protect.reference import parameter
-from geo_protect.service.access import scope_engine, unscoped
+from geo_protect.service.access import scope_engine, spatial_index_under_scope, unscoped
 from geo_protect.settings import Settings
 from geo_protect.store import PostGISStore
 from geo_protect.store import live as live_store
@@ -282,6 +282,7 @@ def open_runtime(settings: Settings) -> Runtime:
     secret = settings.checked_secret()  # production refuses the default before anything
     store = PostGISStore(settings.database_url)
     scope_engine(store.engine)
+    spatial_index_under_scope(store.engine)
     limits = Limits(
         max_items=int(parameter("readings_batch_max_items")),
         future_skew_s=parameter("readings_future_skew_s"),
