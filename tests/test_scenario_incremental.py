@@ -125,6 +125,8 @@ def test_incremental_equals_full_reanalysis_on_random_edits(
             "assessment",
         )
         assert sorted(fast.entries.index) == sorted(full.entries.index)
+        # the changes are looked for among the re-scored spaces only: none may be missed
+        assert sorted(fast.scores.index) == sorted(full.scores.index)
         key = ["barrier_uid", "edge", "vehicle"]
         fc, uc = (r.checks.sort_values(key).reset_index(drop=True) for r in (fast, full))
         assert (
@@ -139,3 +141,23 @@ def test_incremental_equals_full_reanalysis_on_random_edits(
             atol=1e-6,
         )
     assert n_changed >= 3 and n_scored >= 1  # the edits do change entries and scores
+
+
+def test_an_edit_that_closes_nothing_keeps_the_through_roads(
+    context: ScenarioContext, centre_city: City, centre_data: CityData
+) -> None:
+    # removing a mapped barrier that closes no street: the through-road lengths are the
+    # baseline's (rescore does not measure them again), and nothing else may differ
+    closing = set(context.network.barriers["barrier_uid"].astype(str))
+    idle = [str(u) for u in context.data["barrier"].index if str(u) not in closing]
+    assert idle, "the clip has barriers that close no street"
+    edits = [BarrierEdit(action="remove", osm_id=idle[0])]
+    fast = rescore(context, edits)
+    full = apply_scenario(centre_city, centre_data, edits, baseline=context.layers)
+    for layer, cols in (
+        ("entry_point", ["entry_class", "worst_speed_kmh", "required_rating"]),
+        ("approach", ["speed_kmh", "speed_low_kmh", "speed_high_kmh"]),
+        ("assessment", ["risk_100", "band", "why"]),
+    ):
+        _same(fast.layers[layer], full.layers[layer], cols, layer)
+    assert sorted(fast.scores.index) == sorted(full.scores.index)

@@ -215,7 +215,8 @@ def _rebarrier(
     """:func:`with_barriers` recomputing only the closures of the edges near ``near``."""
     if barriers is None or barriers.empty:
         return with_barriers(network, barriers, max_bollard_gap_m=max_gap)
-    edges = network.edges.copy()
+    # copy-on-write: only the columns written below are copied, not every geometry
+    edges = network.edges.copy(deep=False)
     near = near[~pd.isna(near)] if len(near) else near
     if len(near) == 0:
         return StreetNetwork(

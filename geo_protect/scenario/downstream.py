@@ -73,8 +73,9 @@ def downstream(
     redone: set[str],
     edited: np.ndarray,
     changed: np.ndarray,
-) -> dict[str, gpd.GeoDataFrame]:
-    """Space metrics, stand-off and scores of the spaces that can have changed.
+) -> tuple[dict[str, gpd.GeoDataFrame], set[str]]:
+    """Space metrics, stand-off and scores of the spaces that can have changed; and the
+    spaces rescored (every other space keeps the baseline's scores).
 
     A space's metrics follow from its own entries and approaches (``redone``: those
     recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
@@ -105,13 +106,14 @@ def downstream(
         scores = conform(
             "assessment", pd.concat([scores[~scores["space_uid"].isin(mine.index)], fresh])
         )
-    return {
+    layers = {
         "entry_point": entries,
         "approach": approach,
         "space_metric": metrics,
         "standoff": reach,
         "assessment": scores,
     }
+    return layers, {str(uid) for uid in mine.index}
 
 
 def _standoff(

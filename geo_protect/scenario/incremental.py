@@ -8,7 +8,8 @@ the POI attractiveness.
 :func:`rescore` applies edits and recomputes:
 
 * **closures** only on the streets within reach of an edited barrier (a closure depends
-  on the barriers within half the street's width plus the row search distance);
+  on the barriers within half the street's width plus the row search distance); the
+  **through-road lengths** only when a closure changed (they are cut at closures only);
 * **entries** only of the spaces an edit can touch: within ``ENTRY_REACH_M`` of an
   edited barrier, or along a street whose closures changed (a closed street is no longer
   a frontage road; its crossings change class);
@@ -24,7 +25,9 @@ the POI attractiveness.
   on a street whose closures or flying starts changed: each untouched walk is still
   drivable at the same speed. Only those entries are searched again;
 * **speeds at the planned barriers** read from the speed field (a lookup, no search);
-* space metrics, stand-off and scores only of the spaces whose inputs changed.
+* space metrics, stand-off and scores only of the spaces whose inputs changed; the
+  before/after tables compare the rows of those spaces only (every other row is the
+  baseline's own).
 
 :func:`~geo_protect.scenario.engine.apply_scenario` (a full re-analysis) is the
 reference; ``tests/test_scenario_incremental.py`` compares the two on random edits.
@@ -155,8 +158,10 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     barriers_m = after_data["barrier"].to_crs(city.crs)
     edited = _edit_geometry(ctx, added, edits)
     net = with_barriers(ctx.network, barriers_m, near=edited)
-    through = through_lengths(net)
-    changed_edges = _changed_edges(ctx, net, through)
+    closed = _closures_differ(ctx.network, net)
+    # the through-road pieces are cut at closures only: none changed, none to measure
+    through = through_lengths(net) if len(closed) else ctx.through
+    changed_edges = _changed_edges(ctx, closed, through)
     touched = spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | spaces_near(
         ctx.spaces_m, net.edges.geometry.reindex(changed_edges).to_numpy(), ENTRY_REACH_M
     )
@@ -164,22 +169,36 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     entries = _entries(ctx, net, metric, touched)
     zone = np.r_[edited, net.edges.geometry.reindex(changed_edges).to_numpy()]
     cut = changed_edges if _adds_only(edits) else None
-    approach, redone = _approach(ctx, net, through, entries, zone, touched, cut)
-    worst = _worst(entries, approach, redone)
+    approach, searched = _approach(ctx, net, through, entries, zone, touched, cut)
+    worst = _worst(entries, approach, searched)
     # of the spaces searched again, those whose entries or approaches actually differ
-    redone = _differs(ctx.layers["entry_point"], worst, redone) | _differs(
-        ctx.layers["approach"], approach, redone
+    redone = _differs(ctx.layers["entry_point"], worst, searched) | _differs(
+        ctx.layers["approach"], approach, searched
     )
     changed = net.edges.geometry.reindex(changed_edges).to_numpy()
-    layers = downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
+    layers, rescored = downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
     base = ctx.layers
+    # every other space keeps the baseline's rows: only these can differ
     return ScenarioResult(
         name=name,
         barriers=added,
-        entries=_changed(base["entry_point"], layers["entry_point"], ENTRY_COLUMNS),
-        scores=_changed(base["assessment"], layers["assessment"], SCORE_COLUMNS),
+        entries=_changed_in(base["entry_point"], layers["entry_point"], searched, ENTRY_COLUMNS),
+        scores=_changed_in(base["assessment"], layers["assessment"], rescored, SCORE_COLUMNS),
         layers=layers,
         checks=_barrier_checks(ctx, added, net),
+    )
+
+
+def _changed_in(
+    before: pd.DataFrame, after: pd.DataFrame, spaces: set[str], columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """:func:`~geo_protect.scenario.engine._changed` of the rows of ``spaces`` (the rows
+    of every other space are the baseline's own, unchanged)."""
+    keep = sorted(spaces)
+    return _changed(
+        before[before["space_uid"].astype(str).isin(keep).to_numpy()],
+        after[after["space_uid"].astype(str).isin(keep).to_numpy()],
+        columns,
     )
 
 
@@ -188,6 +207,8 @@ def _worst(
 ) -> gpd.GeoDataFrame:
     """:func:`worst_per_entry` of the entries of ``spaces``; the others keep their values
     (their entries and approaches are the baseline's)."""
+    if not spaces:
+        return entries
     mine = entries["space_uid"].astype(str).isin(spaces).to_numpy()
     rows = approach[approach["space_uid"].astype(str).isin(spaces).to_numpy()]
     fresh = worst_per_entry(entries[mine], rows if len(rows) else approach)
@@ -218,17 +239,31 @@ def _edit_geometry(ctx: ScenarioContext, added: gpd.GeoDataFrame, edits: list[An
     return np.concatenate(parts) if parts else np.zeros(0, dtype=object)
 
 
-def _changed_edges(ctx: ScenarioContext, after: StreetNetwork, t_after: pd.DataFrame) -> np.ndarray:
-    """Edges whose closures differ, or whose through-road pieces differ in a way that
-    gives or takes a flying start of some class under some parameter set."""
+def _closures_differ(before: StreetNetwork, after: StreetNetwork) -> np.ndarray:
+    """Edges whose closures differ (a closing barrier added, dropped or moved)."""
     cols = ["edge", "at_m", "barrier_uid"]
-    a = ctx.network.barriers[cols].assign(_side="before")
-    b = after.barriers[cols].assign(_side="after")
-    both = pd.concat([a, b]).round({"at_m": 6})
-    diff = np.unique(both.drop_duplicates(cols, keep=False)["edge"].to_numpy())
-    cols_t = ["edge", "lo", "hi", "through_m"]
-    tb = pd.concat([ctx.through[cols_t], t_after[cols_t]]).round(6)
-    diff_t = np.unique(tb.drop_duplicates(cols_t, keep=False)["edge"].to_numpy())
+    both = pd.concat([before.barriers[cols], after.barriers[cols]]).round({"at_m": 6})
+    return np.unique(both.drop_duplicates(cols, keep=False)["edge"].to_numpy())
+
+
+def _through_differ(before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
+    """Edges with a through-road piece (``edge``, ``lo``, ``hi``, ``through_m``) in one
+    of the two tables and not in the other (values rounded to 1e-6)."""
+    cols = ["edge", "lo", "hi", "through_m"]
+    if after is before:
+        return np.zeros(0, dtype=np.int64)
+    if len(after) == len(before):  # the same pieces, row for row: compare in place
+        a, b = (np.round(t[cols].to_numpy(dtype=float), 6) for t in (before, after))
+        if (a[:, 0] == b[:, 0]).all():
+            return np.unique(a[(a != b).any(axis=1), 0]).astype(np.int64)
+    tb = pd.concat([before[cols], after[cols]]).round(6)
+    return np.unique(tb.drop_duplicates(cols, keep=False)["edge"].to_numpy())
+
+
+def _changed_edges(ctx: ScenarioContext, diff: np.ndarray, t_after: pd.DataFrame) -> np.ndarray:
+    """Edges whose closures differ (``diff``), or whose through-road pieces differ in a
+    way that gives or takes a flying start of some class under some parameter set."""
+    diff_t = _through_differ(ctx.through, t_after)
     diff_t = diff_t[~np.isin(diff_t, diff)]
     if len(diff_t):
         diff_t = diff_t[_start_differs(ctx, t_after, diff_t)]
@@ -389,6 +424,8 @@ def _renamed(base: gpd.GeoDataFrame, twins: pd.Series) -> gpd.GeoDataFrame:
 
 def _differs(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, spaces: set[str]) -> set[str]:
     """Of ``spaces``, those with a row added, dropped or changed in any column."""
+    if not spaces:
+        return set()
     a = before[before["space_uid"].astype(str).isin(spaces)]
     b = after[after["space_uid"].astype(str).isin(spaces)]
     out = set(a["space_uid"].astype(str)[~a.index.isin(b.index)])
