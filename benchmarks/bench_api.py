@@ -5,6 +5,9 @@ It seeds a throwaway PostGIS database with the Brașov municipality, starts
 ``geo-protect serve`` and, on the same database, **tipg** (the FastAPI implementation of
 the same standards, one worker each), then in the same run:
 
+Ours answers behind its authentication (the test server's admin token on every request,
+so each request also pays the credential check and the city scope); tipg is open.
+
 * **items**: the whole ``building`` layer (≈29,000 footprints) read in pages of 1,000, by
   our ``/ogc/collections/brasov.building/items`` and by tipg's
   ``/collections/geo_protect.building/items?city=brasov``;
@@ -89,11 +92,13 @@ class _Tipg:
         self.proc.wait(timeout=20)
 
 
-def _items(url: str, params: dict[str, str]) -> tuple[float, int]:
+def _items(
+    url: str, params: dict[str, str], headers: dict[str, str] | None = None
+) -> tuple[float, int]:
     """Items per second reading a collection page by page, and how many were read."""
     got, offset = 0, 0
     t = time.perf_counter()
-    with httpx.Client(timeout=120) as c:
+    with httpx.Client(timeout=120, headers=headers) as c:
         while True:
             page = c.get(url, params={**params, "limit": PAGE, "offset": offset})
             page.raise_for_status()
@@ -105,10 +110,12 @@ def _items(url: str, params: dict[str, str]) -> tuple[float, int]:
     return got / (time.perf_counter() - t), got
 
 
-def _tile_rate(template: str, tiles: list[tuple[int, int, int]]) -> tuple[float, int]:
+def _tile_rate(
+    template: str, tiles: list[tuple[int, int, int]], headers: dict[str, str] | None = None
+) -> tuple[float, int]:
     size = 0
     t = time.perf_counter()
-    with httpx.Client(timeout=120) as c:
+    with httpx.Client(timeout=120, headers=headers) as c:
         for z, x, y in tiles:
             r = c.get(template.format(z=z, x=x, y=y))
             if r.status_code not in (200, 204):
@@ -126,15 +133,17 @@ def main() -> None:
         tipg = _Tipg(dsn)
         try:
             with Server(url, workers=1, mqtt=False) as ours:
+                # ours behind its authentication (an admin's API token), tipg open
+                ours_items = f"{ours.url}/ogc/collections/brasov.building/items"
                 for _ in range(2):  # warm both (connection pools, catalogs)
-                    _items(f"{ours.url}/ogc/collections/brasov.building/items", {})
+                    _items(ours_items, {}, ours.headers)
                     _items(f"{tipg.url}/collections/geo_protect.building/items", {"city": "brasov"})
-                our_items, n_ours = _items(f"{ours.url}/ogc/collections/brasov.building/items", {})
+                our_items, n_ours = _items(ours_items, {}, ours.headers)
                 tipg_items, n_tipg = _items(
                     f"{tipg.url}/collections/geo_protect.building/items", {"city": "brasov"}
                 )
                 our_tiles, our_bytes = _tile_rate(
-                    ours.url + "/tiles/brasov/building/{z}/{x}/{y}.mvt", tiles
+                    ours.url + "/tiles/brasov/building/{z}/{x}/{y}.mvt", tiles, ours.headers
                 )
                 tipg_tiles, tipg_bytes = _tile_rate(
                     tipg.url

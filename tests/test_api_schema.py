@@ -1,9 +1,15 @@
 """The standard read APIs against their own OpenAPI document, by schemathesis: generated
-requests to every ``/ogc`` and ``/tiles`` operation get no 5xx and no response that
-breaks the document (status, content type, body schema)."""
+requests to every ``/ogc`` and ``/tiles`` operation — the stored layers', and the live
+tables' and scenarios' (``/ogc/collections/{city}.readings`` …) — get no 5xx and no
+response that breaks the document (status, content type, body schema).
+
+The requests carry the test server's admin token (one header, ``api_server.headers``); the
+live tables hold a sensor and readings, so their pages are not all empty.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 
@@ -18,6 +24,9 @@ from tests.live_service import Server, seeded_server
 
 pytestmark = [pytest.mark.postgis]
 
+#: Collections of each city besides its stored layers, each with four operations.
+LIVE = ("readings", "alerts", "sensors", "live_state", "scenarios", "scenario_barriers")
+
 
 @pytest.fixture(scope="module")
 def api_server(
@@ -29,10 +38,35 @@ def api_server(
         yield server
 
 
+@pytest.fixture(scope="module")
+def live_rows(api_server: Server, centre_layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """A sensor and five readings, stored through the API."""
+    space = str(centre_layers["space_metric"].index[0])
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    with api_server.client(timeout=60) as client:
+        sensor = {"sensor_id": "schema-1", "kind": "area_counter", "space_uid": space}
+        r = client.post(
+            "/cities/brasov/sensors", json=[{**sensor, "installed_at": "2025-01-01T00:00:00Z"}]
+        )
+        assert r.status_code == 201, r.text
+        readings = [
+            {"sensor_id": "schema-1", "observed_at": (now - dt.timedelta(minutes=k)).isoformat(),
+             "present": 3 * k}
+            for k in range(5)
+        ]  # fmt: skip
+        assert client.post("/cities/brasov/readings", json=readings).status_code == 200
+
+
+@pytest.mark.usefixtures("live_rows")
 def test_read_apis_keep_to_their_schema(api_server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{api_server.url}/openapi.json")
     operations = [r.ok() for r in schema.include(path_regex="^/(ogc|tiles)").get_all_operations()]
-    assert len(operations) >= 8  # landing, conformance, collections, items, item, queryables, tiles
+    paths = {op.path for op in operations}
+    for name in LIVE:
+        assert f"/ogc/collections/{{city}}.{name}/items" in paths, name
+    # landing, conformance, collections, the stored layers' four, the live ones' 6 × 4, tiles
+    assert len(operations) >= 7 + 4 * len(LIVE) + 2
+    headers = api_server.headers
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -40,6 +74,6 @@ def test_read_apis_keep_to_their_schema(api_server: Server) -> None:
             max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate()
+            case.call_and_validate(headers=headers)
 
         check()

@@ -3,9 +3,11 @@
 A seeded scratch PostGIS database with the Brașov centre clip, ``geo-protect serve``
 (2 workers, MQTT on), the real broker (readings published with Debian's ``mosquitto_pub``)
 and Debian's Chromium through Playwright (``GEO_PROTECT_CHROMIUM``, default
-``/usr/bin/chromium``). The page draws the city, a published reading shows on it within a
-second, the alert that reading opens is acknowledged from the page's own dialog, and no
-request leaves the service's origin. The expected figures come from the reference tables
+``/usr/bin/chromium``). An operator logs in (a session cookie); the page draws the city,
+its dense layers (buildings, streets, entries) from the service's vector tiles, a
+published reading shows on it within a second, the alert that reading opens is
+acknowledged from the page's own dialog under the operator's name, and no request leaves
+the service's origin. The expected figures come from the reference tables
 and the stored layers, not from the page's code. A missing browser, client, broker or
 database skips locally and fails under ``CI=true`` (:func:`tests.needs.unavailable`).
 """
@@ -29,13 +31,16 @@ from typing import Any
 import geopandas as gpd
 import httpx
 import pytest
+import shapely
 from playwright import sync_api as playwright
 from sqlalchemy.engine import URL
 
 from geo_protect.analysis.crowd import design_density
 from geo_protect.citydata import CityData
-from tests.live_service import REPO, Server, seeded_database
+from geo_protect.store.tiles import TILE_EXTENT, TILE_MARGIN
+from tests.live_service import PASSWORD, REPO, Server, seeded_database
 from tests.needs import unavailable
+from tests.tile_grid import tile_bounds
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgis, pytest.mark.mqtt]
 
@@ -44,10 +49,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
 REFERENCE = REPO / "data" / "reference"
 SENSOR = "ctl-cam-1"
+#: The operator who logs in to the page (an operator of Brașov: read, live, acknowledge).
+OPERATOR = "ioana.popescu"
 #: A sensor name with markup in it: the page must show it as text.
 SENSOR_NAME = "Cam <b>nord</b> & Sfatului"
 TOPIC = "geo_protect/brasov/readings"
 SINCE = "2024-01-01T00:00:00+00:00"
+#: The layers the page draws from vector tiles (static/control/basemap.js).
+TILED = ("building", "street", "entry_point")
+_MVT = re.compile(r"/tiles/brasov/(\w+)/(\d+)/(\d+)/(\d+)\.mvt$")
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Session:
     ready_ms: float
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    tiles: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # layer z x y status
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,6 @@ def server(
     pg_admin_url: URL,
     centre_data: CityData,
     centre_layers: dict[str, gpd.GeoDataFrame],
-    target: Target,
 ) -> Iterator[Server]:
     if not CHROMIUM.exists():
         unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
@@ -132,30 +142,69 @@ def server(
         seeded_database(pg_admin_url, name, centre_data, dict(centre_layers)) as url,
         Server(url, workers=2) as s,
     ):
-        sensor: dict[str, str | None] = {"sensor_id": SENSOR, "kind": "area_counter"}
-        sensor |= {"space_uid": target.uid, "name": SENSOR_NAME, "installed_at": SINCE}
-        body = [{**sensor, "area_m2": None, "exit_width_m": None}]  # the whole space
-        r = httpx.post(f"{s.url}/cities/brasov/sensors", json=body, timeout=30)
-        assert r.status_code == 201, r.text
         yield s
 
 
 @pytest.fixture(scope="module")
-def session(server: Server) -> Iterator[Session]:
+def client(server: Server, target: Target) -> Iterator[httpx.Client]:
+    """The module's one client (the service's admin); the test sensor registered."""
+    with server.client(timeout=30) as c:
+        sensor: dict[str, str | None] = {"sensor_id": SENSOR, "kind": "area_counter"}
+        sensor |= {"space_uid": target.uid, "name": SENSOR_NAME, "installed_at": SINCE}
+        body = [{**sensor, "area_m2": None, "exit_width_m": None}]  # the whole space
+        r = c.post("/cities/brasov/sensors", json=body)
+        assert r.status_code == 201, r.text
+        yield c
+
+
+@pytest.fixture(scope="module")
+def session(server: Server, client: httpx.Client) -> Iterator[Session]:
+    server.token_for(OPERATOR, ["operator@brasov"])  # the user, with the tests' password
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        # the operator logs in: a session cookie (and the CSRF token the page asks for)
+        login = context.request.post(
+            f"{server.url}/auth/login", data={"user": OPERATOR, "password": PASSWORD}
+        )
+        assert login.ok, login.text()
+        page = context.new_page()
+        s = Session(page, server.url, 0.0)
+        page.on("request", lambda r: s.requests.append(r.url))
+        page.on("response", lambda r: _tile_response(s, r.url, r.status))
+        page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: s.errors.append(str(e)))
         for layer in ("spaces.geojson", "state"):  # a warm service, as a control room's is
-            httpx.get(f"{server.url}/cities/brasov/{layer}", timeout=30).raise_for_status()
+            client.get(f"/cities/brasov/{layer}").raise_for_status()
         page.goto(f"{server.url}/control/brasov")
-        ready_ms = float(page.evaluate("() => window.controlReady"))
-        yield Session(page, server.url, ready_ms, requests, errors)
+        s.ready_ms = float(page.evaluate("() => window.controlReady"))
+        _settle(s)  # a page open for a while: its first view's tiles are in
+        yield s
         browser.close()
+
+
+def _settle(s: Session, timeout_s: float = 30.0) -> None:
+    """Wait until every tile the page asked for has come back and been decoded, and no new
+    one was asked for in the last half second."""
+    deadline, seen = time.monotonic() + timeout_s, -1
+    if not s.page.evaluate("() => !!window.controlMap"):
+        return  # no tiled layers on the page
+    while time.monotonic() < deadline:
+        done = s.page.evaluate(
+            "() => Object.values(window.controlTiles).reduce((a, c) => a + c.tiles + c.failed, 0)"
+        )
+        if done and done == len(s.tiles) == seen:
+            return
+        seen = len(s.tiles) if done == len(s.tiles) else -1
+        s.page.wait_for_timeout(500)
+    raise AssertionError(f"tiles still loading after {timeout_s} s: {len(s.tiles)} asked for")
+
+
+def _tile_response(s: Session, url: str, status: int) -> None:
+    found = _MVT.search(url)
+    if found:
+        layer, z, x, y = found.groups()
+        s.tiles.append((layer, int(z), int(x), int(y), status))
 
 
 def _offline_and_clean(s: Session) -> None:
@@ -164,11 +213,11 @@ def _offline_and_clean(s: Session) -> None:
     assert s.errors == []
 
 
-def test_page_draws_the_city(session: Session, server: Server, target: Target) -> None:
+def test_page_draws_the_city(session: Session, client: httpx.Client, target: Target) -> None:
     page = session.page
     # it got ready (how fast, on the whole municipality, is benchmarks/bench_live.py's)
     assert session.ready_ms > 0
-    geo = httpx.get(f"{server.url}/cities/brasov/spaces.geojson", timeout=30).json()
+    geo = client.get("/cities/brasov/spaces.geojson").json()
     drawn = page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane canvas').length")
     assert drawn == 1  # one canvas for every space (preferCanvas)
     assert page.locator("#summary").inner_text().count(f"of {len(geo['features'])} spaces") == 1
@@ -185,7 +234,7 @@ def test_page_draws_the_city(session: Session, server: Server, target: Target) -
 
 
 def test_reading_shows_within_a_second_and_its_alert_is_acknowledged(
-    session: Session, server: Server, target: Target
+    session: Session, client: httpx.Client, target: Target
 ) -> None:
     page = session.page
     present = los_f_present(target.usable_area_m2)
@@ -212,16 +261,59 @@ def test_reading_shows_within_a_second_and_its_alert_is_acknowledged(
     assert alert.get_attribute("data-state") == "open"
     assert alert.locator(f'a[href="/alerts/{alert_id}.cap"]').count() == 1
     alert.locator('button[data-action="acknowledge"]').click()
-    page.locator("#decide-user").fill("Ioana Popescu")
+    assert page.locator("#decide-known-name").inner_text() == OPERATOR  # who decides
     page.locator("#decide-note").fill("stewards sent to the square")
     page.locator("#decide-submit").click()
     page.locator(f'.alert[data-alert-id="{alert_id}"][data-state="acknowledged"]').wait_for(
         timeout=5000
     )
     assert not page.locator("#decide").is_visible()
-    stored = httpx.get(f"{server.url}/alerts/{alert_id}", timeout=10).json()
+    stored = client.get(f"/alerts/{alert_id}").json()
     assert stored["state"] == "acknowledged"
-    assert stored["acknowledged_by"] == "Ioana Popescu"
+    assert stored["acknowledged_by"] == OPERATOR  # the logged-in user, not a typed name
     assert stored["acknowledged_note"] == "stewards sent to the square"
-    assert page.evaluate("() => localStorage.getItem('geo_protect.operator')") == "Ioana Popescu"
+    _offline_and_clean(session)
+
+
+def _tile_features(layer: gpd.GeoDataFrame, z: int, x: int, y: int, margin: float) -> int:
+    """The rows of ``layer`` meeting tile ``z/x/y`` grown by ``margin`` (tile units)."""
+    box = shapely.box(*tile_bounds(z, x, y, margin=margin / TILE_EXTENT))
+    return int(shapely.intersects(layer.geometry.values, box).sum())
+
+
+def test_dense_layers_are_drawn_from_vector_tiles(
+    session: Session, centre_data: CityData, centre_layers: dict[str, gpd.GeoDataFrame]
+) -> None:
+    page = session.page
+    zoom = page.evaluate("() => window.controlMap.getZoom()")
+    assert zoom >= 15, zoom  # the centre clip's view: every tiled layer is asked for
+    _settle(session)
+    counts = page.evaluate("() => window.controlTiles")
+    layers = {**centre_data.layers, **centre_layers}
+    for name in TILED:
+        mine = [t for t in session.tiles if t[0] == name]
+        assert mine and all(status in (200, 204) for *_, status in mine), (name, mine)
+        assert counts[name]["failed"] == 0 and counts[name]["tiles"] == len(mine), name
+        # a tile holds the rows meeting it with its margin (test_tiles), except those that
+        # PostGIS's clipping and snapping to the tile grid leave empty: an outline that only
+        # grazes the margin. Every row reaching a unit into the tile itself is there.
+        most = sum(_tile_features(layers[name], z, x, y, TILE_MARGIN) for _, z, x, y, _ in mine)
+        least = sum(_tile_features(layers[name], z, x, y, -1) for _, z, x, y, _ in mine)
+        assert 0 < least <= counts[name]["features"] <= most, (name, least, most)
+        if name == "entry_point":  # points do not collapse
+            assert counts[name]["features"] == most
+    # drawn under the spaces, in the tile pane: canvases with pixels on them
+    painted = page.evaluate(
+        """() => [...document.querySelectorAll('.leaflet-tile-pane canvas')].filter((c) => {
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
+             return false; }).length"""
+    )
+    assert painted > 0
+    # the layers are not sent whole: no GeoJSON of them was fetched
+    assert not [
+        u
+        for u in session.requests
+        if re.search(r"(building|street|entry)", u) and not _MVT.search(u)
+    ]
     _offline_and_clean(session)

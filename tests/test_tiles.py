@@ -7,12 +7,10 @@ mapbox-vector-tile package, a second implementation of the format.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 
 import geopandas as gpd
-import httpx
 import mapbox_vector_tile
 import pytest
 import shapely
@@ -23,31 +21,13 @@ from geo_protect.citydata import CityData
 from geo_protect.errors import NotFoundError, ValidationError
 from geo_protect.store.tiles import TILE_EXTENT, TILE_MARGIN, layer_tile
 from tests.live_service import Server, seeded_database
+from tests.tile_grid import tile_bounds as _bounds
+from tests.tile_grid import tile_of as _tile_of
 
 pytestmark = [pytest.mark.postgis]
 
 SFATULUI = "relation/9620387"
 Z = 16
-
-
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return x, y
-
-
-def _bounds(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, float, float, float]:
-    """The tile's lon/lat box, grown by ``margin`` (a fraction of the tile) on each side."""
-    n = 2**z
-
-    def lon(t: float) -> float:
-        return t / n * 360.0 - 180.0
-
-    def lat(t: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * t / n))))
-
-    return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
 
 
 @pytest.fixture(scope="module")
@@ -113,22 +93,29 @@ def test_bad_tiles_are_refused_naming_the_coordinate(engine: sa.Engine) -> None:
 
 def test_tiles_and_tilejson_over_http(tiles_db: str, centre_data: CityData) -> None:
     x, y = _sfatului_tile(centre_data)
-    with Server(tiles_db, workers=1, mqtt=False) as server:
-        r = httpx.get(f"{server.url}/tiles/brasov/entry_point/{Z}/{x}/{y}.mvt", timeout=30)
+    with (
+        Server(tiles_db, workers=1, mqtt=False) as server,
+        server.client(timeout=30) as c,
+    ):
+        r = c.get(f"/tiles/brasov/entry_point/{Z}/{x}/{y}.mvt")
         assert (
             r.status_code == 200
             and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
         )
         features = mapbox_vector_tile.decode(r.content)["entry_point"]["features"]
         assert features and all("entry_class" in f["properties"] for f in features)
-        empty = httpx.get(f"{server.url}/tiles/brasov/public_space/{Z}/0/0.mvt", timeout=30)
+        empty = c.get(f"/tiles/brasov/public_space/{Z}/0/0.mvt")
         assert empty.status_code == 204
-        bad = httpx.get(f"{server.url}/tiles/brasov/public_space/2/9/0.mvt")
+        bad = c.get("/tiles/brasov/public_space/2/9/0.mvt")
         assert bad.status_code == 400 and bad.json()["description"].startswith("x: 9")
-        deep = httpx.get(f"{server.url}/tiles/brasov/public_space/23/0/0.mvt")
+        deep = c.get("/tiles/brasov/public_space/23/0/0.mvt")
         assert deep.status_code == 400 and deep.json()["description"].startswith("z: 23")
-        assert httpx.get(f"{server.url}/tiles/atlantis/public_space/2/0/0.mvt").status_code == 404
-        meta = httpx.get(f"{server.url}/tiles/brasov/public_space.json", timeout=30).json()
+        assert c.get("/tiles/atlantis/public_space/2/0/0.mvt").status_code == 404
+        anonymous = c.get(
+            f"/tiles/brasov/entry_point/{Z}/{x}/{y}.mvt", headers={"Authorization": ""}
+        )
+        assert anonymous.status_code == 401
+        meta = c.get("/tiles/brasov/public_space.json").json()
     assert meta["tilejson"] == "3.0.0"
     assert meta["tiles"] == [f"{server.url}/tiles/brasov/public_space/{{z}}/{{x}}/{{y}}.mvt"]
     assert meta["vector_layers"][0]["id"] == "public_space"

@@ -1,10 +1,12 @@
 """The control-room page and the layer it draws.
 
 The page is one HTML document (``templates/control.html``) with vendored Leaflet and
-its own script (``static/control/``): it loads the city's spaces once
-(:func:`spaces_geojson`, outlines simplified for the screen), the alerts and the sensor
-register, then follows the city's event stream. Nothing is fetched from outside the
-service.
+Leaflet.VectorGrid and its own scripts (``static/control/``): it loads the city's spaces
+once (:func:`spaces_geojson`, outlines simplified for the screen: the layer the live state
+colours), the alerts and the sensor register, then follows the city's event stream. The
+dense context layers — buildings, streets, entries — are not sent whole: the page draws
+them from the service's vector tiles (``/tiles/{city}/{layer}/{z}/{x}/{y}.mvt``,
+``basemap.js``), fetched per view and zoom. Nothing is fetched from outside the service.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geo_protect.cities import get_city
 from geo_protect.errors import UnknownCityError, ValidationError
+from geo_protect.service.access import requires
 from geo_protect.service.runtime import Runtime
 from geo_protect.store.tiles import MAX_ZOOM, TILE_LAYERS, layer_tile
 
@@ -41,6 +42,7 @@ def _runtime(request: Request) -> Runtime:
         400: {"description": "z, x or y outside the grid (the description names it)"},
         404: {"description": "no such city or layer"},
     },
+    dependencies=[requires("read")],
 )
 async def tile(request: Request, city: str, layer: str, z: str, x: str, y: str) -> Response:
     """One tile of one layer (204 when nothing is in it)."""
@@ -68,7 +70,11 @@ def _bad(parameter: str, why: str) -> JSONResponse:
     )
 
 
-@router.get("/tiles/{city}/{layer}.json", responses={404: {"description": "no such layer"}})
+@router.get(
+    "/tiles/{city}/{layer}.json",
+    responses={404: {"description": "no such layer"}},
+    dependencies=[requires("read")],
+)
 async def tilejson(request: Request, city: str, layer: str) -> dict[str, Any]:
     """The TileJSON of a city's layer."""
     rt = _runtime(request)

@@ -101,8 +101,10 @@ def items(
     )
     count = sa.text(f'SELECT count(*) FROM {SCHEMA}."{layer}" WHERE {where}')
     params.update(city=city, limit=int(limit), offset=int(offset))
-    with engine.connect() as conn, conn.begin():
-        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    # the isolation level is set on the connection, before BEGIN: a hook of the engine's
+    # (the request's city scope) may run statements first in the transaction
+    snapshot = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    with snapshot as conn, conn.begin():
         matched = int(conn.execute(count, params).scalar_one())
         rows = conn.execute(page, params).mappings().all()
     return [_feature(dict(r), cols) for r in rows], matched

@@ -3,8 +3,9 @@
  * Start: the city's event stream is opened first, then spaces, state, alerts and sensors
  * are fetched together, so nothing that happens between the snapshot and the stream is
  * lost (events that arrive meanwhile wait in a backlog). The map is drawn once (Leaflet,
- * canvas renderer, no tiles: offline); after that an event only marks what changed, and
- * one requestAnimationFrame flush restyles those features in place and rewrites those rows.
+ * canvas renderer; buildings, streets, entries come as vector tiles, basemap.js); after
+ * that an event only marks what changed, and one requestAnimationFrame flush restyles those
+ * features in place and rewrites those rows.
  *
  * Colours: the palettes are the custom properties of control.css (--los-A … --los-F for the
  * live level of service, --band-* for the baseline risk band drawn muted where a space has
@@ -23,7 +24,6 @@
   const STALE_S = Number(document.body.dataset.staleAfterS) || 300; // alert_rules.csv `stale`
   const HISTORY = 360; // sparkline points kept per space
   const MAX_FLASH = 12; // rows that start flashing in one frame (a burst would only be noise)
-  const OPERATOR = "geo_protect.operator"; // localStorage key of the operator's name
   const KINDS = { los: "Crowd density", rapid_rise: "Rapid rise", exit_flow: "Exit flow",
     geofence: "Crowd at vehicle entry", stale: "Sensor silent" };
   const SEVERITY = { Minor: 1, Moderate: 2, Severe: 3, Extreme: 4 };
@@ -40,8 +40,7 @@
   const alerts = new Map(); // alert_id -> {data, row, flash}
   const sensors = new Map(); // sensor_id -> {data, row}
   const bySpace = new Map(); // space uid -> [sensor entries]
-  const dirty = { spaces: new Set(), alerts: new Set(), sensors: new Set(), feed: false };
-  const backlog = [];
+  const dirty = { spaces: new Set(), alerts: new Set(), sensors: new Set(), feed: false }, backlog = [];
   let map, popup, markReady, openUid = null, ready = false, frame = 0, skew = 0, lastId = null, sensorsTimer = 0;
   window.controlState = {};
   window.controlReady = new Promise((resolve) => { markReady = resolve; });
@@ -94,6 +93,7 @@
     if (Number.isFinite(date) && Math.abs(date - Date.now()) > 2000) skew = date - Date.now();
     let body = null;
     try { body = await r.json(); } catch { /* no JSON body */ }
+    if (r.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`); // logged out
     if (!r.ok) {
       const detail = body && body.detail ? (body.detail.message || body.detail) : r.statusText;
       throw Object.assign(new Error(`${r.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`), { status: r.status });
@@ -139,6 +139,7 @@
     const bounds = layer.getBounds();
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16], animate: false });
     else map.setView([0, 0], 2);
+    if (window.controlBasemap) window.controlBasemap(map, CITY); // buildings, streets, entries: tiles
   }
   function openSpace(uid, at, zoom) {
     const s = spaces.get(uid);
@@ -286,15 +287,8 @@
     else decide(id, btn.dataset.action);
   });
 
-  // ---- the operator's decision (an in-page dialog, not window.prompt) --------------------
-  let deciding = null;
-  const stored = () => { try { return localStorage.getItem(OPERATOR) || ""; } catch { return ""; } };
-  function askName(known) {
-    $("decide-user-row").hidden = !!known;
-    $("decide-known").hidden = !known;
-    $("decide-known-name").textContent = known;
-    $("decide-user").value = known;
-  }
+  // ---- the operator's decision (an in-page dialog): recorded as the logged-in user's -----
+  let deciding = null, me = { user: null, csrf: null }; // /auth/me: who, and the CSRF token
   function decide(id, action) {
     const a = alerts.get(id).data;
     deciding = { id, action };
@@ -302,24 +296,22 @@
     $("decide-title").textContent = `${verb} alert`;
     $("decide-submit").textContent = verb;
     $("decide-what").textContent = `${a.severity} · ${KINDS[a.kind] || a.kind} · ${spaceName(spaces.get(String(a.space_uid))) || a.sensor_id || ""}: ${a.message || ""}`;
-    askName(stored());
+    $("decide-known-name").textContent = me.user || "?";
     $("decide-note").value = "";
     $("decide-error").hidden = true;
     $("decide").showModal();
-    (stored() ? $("decide-note") : $("decide-user")).focus();
+    $("decide-note").focus();
   }
-  $("decide-change").addEventListener("click", () => { askName(""); $("decide-user").focus(); });
   $("decide-cancel").addEventListener("click", () => $("decide").close());
   $("decide-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const user = $("decide-user").value.trim(), note = $("decide-note").value.trim(), err = $("decide-error");
-    if (!user) { err.textContent = "Please give your name: it is recorded with the decision."; err.hidden = false; return; }
-    try { localStorage.setItem(OPERATOR, user); } catch { /* private mode: ask again next time */ }
+    const note = $("decide-note").value.trim(), err = $("decide-error");
     const { id, action } = deciding, submit = $("decide-submit");
     submit.disabled = true;
     try {
+      const headers = { "content-type": "application/json", ...(me.csrf ? { "X-CSRF-Token": me.csrf } : {}) };
       applyAlert(await getJSON(`/alerts/${encodeURIComponent(id)}/${action}`, { method: "POST",
-        headers: { "content-type": "application/json" }, body: JSON.stringify({ user, note: note || null }) }));
+        headers, body: JSON.stringify({ note: note || null }) }));
       $("decide").close();
     } catch (ex) {
       err.textContent = `Not ${action}d: ${ex.message}`;
@@ -475,8 +467,9 @@
   async function start() {
     connect(null);
     try {
-      const [geo, state, open, list] = await Promise.all([getJSON(`${BASE}/spaces.geojson`), getJSON(`${BASE}/state`),
-        getJSON(`${BASE}/alerts?state=open,acknowledged`), getJSON(`${BASE}/sensors`)]);
+      const [geo, state, open, list, who] = await Promise.all([getJSON(`${BASE}/spaces.geojson`), getJSON(`${BASE}/state`),
+        getJSON(`${BASE}/alerts?state=open,acknowledged`), getJSON(`${BASE}/sensors`), getJSON("/auth/me")]);
+      me = { user: who.user, csrf: who.csrf_token };
       drawMap(geo);
       setSensors(list);
       state.spaces.forEach(applyState);
