@@ -134,10 +134,9 @@ def test_downgrade_to_base_and_upgrade_again(postgis_store: PostGISStore) -> Non
     accounts = ("app_user", "user_grant", "credential", "login_attempt")
     # alembic_version, city, the layers, scenario (0006), the live tables (0007), audit (0008),
     # the accounts (0009)
-    assert (
-        len(_query(postgis_store, tables, s=SCHEMA))
-        == 1 + 1 + len(SOURCE_LAYERS) + len(analysis) + 1 + len(live) + 1 + len(accounts)
-    )
+    assert len(_query(postgis_store, tables, s=SCHEMA)) == 1 + 1 + len(SOURCE_LAYERS) + len(
+        analysis
+    ) + 1 + len(live) + 1 + len(accounts)
 
 
 @pytest.mark.postgis

@@ -104,6 +104,9 @@ def create_app(settings: Settings, *, mqtt: bool = True) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(tiles.router)
     app.include_router(features.router)
+    from geo_protect.service import planner  # the planner workspace (issue 14)
+
+    app.include_router(planner.router)
 
     @app.middleware("http")
     async def served_by(request: Request, call_next: Any) -> Any:
