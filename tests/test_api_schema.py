@@ -77,3 +77,45 @@ def test_read_apis_keep_to_their_schema(api_server: Server) -> None:
             case.call_and_validate(headers=headers)
 
         check()
+
+
+#: Operations left out of the whole-API runs: they end the admin's own credential, or
+#: never end (the event stream).
+_NOT_GENERATED = "^/(auth/(logout|refresh|password)|cities/[^/]+/events)$"
+
+
+#: Routes that answer without a login.
+_PUBLIC = {"/healthz", "/readyz", "/login", "/auth/login", "/ogc", "/ogc/conformance"}
+
+
+def _no_server_error(
+    operation: schemathesis.APIOperation, headers: dict[str, str], seen: list[str]
+) -> None:
+    @given(case=operation.as_strategy())
+    @settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(headers=headers, timeout=120)
+        what = f"{case.method} {case.formatted_path}: {response.status_code}"
+        assert response.status_code < 500, what
+        if not headers and operation.path not in _PUBLIC:
+            assert response.status_code == 401, what
+        seen.append(what)
+
+    check()
+
+
+@pytest.mark.usefixtures("live_rows")
+@pytest.mark.parametrize("credentials", [True, False], ids=["admin", "anonymous"])
+def test_every_operation_answers_without_a_server_error(
+    api_server: Server, credentials: bool
+) -> None:
+    """Generated requests to every operation of the app, with the admin's token and with
+    none: no 5xx, and without credentials nothing but 401 (but for the public routes)."""
+    schema = schemathesis.openapi.from_url(f"{api_server.url}/openapi.json")
+    chosen = schema.exclude(path_regex=_NOT_GENERATED).get_all_operations()
+    operations = [r.ok() for r in chosen]
+    assert len(operations) > 50
+    seen: list[str] = []
+    for operation in operations:
+        _no_server_error(operation, api_server.headers if credentials else {}, seen)
+    assert len(seen) >= len(operations)

@@ -272,6 +272,11 @@ def test_reading_shows_within_a_second_and_its_alert_is_acknowledged(
     assert stored["state"] == "acknowledged"
     assert stored["acknowledged_by"] == OPERATOR  # the logged-in user, not a typed name
     assert stored["acknowledged_note"] == "stewards sent to the square"
+    # the change's audit row, read back by an admin: who, from where, before and after
+    trail = client.get("/audit", params={"action": "alert.acknowledge", "actor": OPERATOR})
+    (row,) = [r for r in trail.json() if r["target"] == f"alert:{alert_id}"]
+    assert row["via"] == "service" and row["address"] == "127.0.0.1"
+    assert row["before"]["state"] == "open" and row["after"]["state"] == "acknowledged"
     _offline_and_clean(session)
 
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from geo_protect.access import ALL_CITIES, Grant, Role
 from geo_protect.errors import ValidationError
 from geo_protect.service.access import no_city, requires
-from geo_protect.service.auth import actor_of
+from geo_protect.service.auth import NO_NUL, actor_of
 from geo_protect.service.runtime import Runtime
 from geo_protect.store import audit, users
 
@@ -33,7 +33,7 @@ class GrantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    city: str = Field(min_length=1, max_length=64)
+    city: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
 
 
 class UserIn(BaseModel):
@@ -41,9 +41,9 @@ class UserIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=2, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-    full_name: str | None = Field(default=None, max_length=200)
+    name: str = Field(min_length=2, max_length=64, pattern=NO_NUL)
+    password: str = Field(min_length=1, max_length=1024, pattern=NO_NUL)
+    full_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     grants: list[GrantIn] = Field(default_factory=list, max_length=100)
 
 
@@ -52,7 +52,7 @@ class PasswordSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    new: str = Field(min_length=1, max_length=1024)
+    new: str = Field(min_length=1, max_length=1024, pattern=NO_NUL)
 
 
 def _rt(request: Request) -> Runtime:

@@ -26,10 +26,14 @@ from geo_protect.store import users
 from geo_protect.store.audit import Actor
 from geo_protect.store.users import Principal
 
-__all__ = ["actor_of", "router"]
+__all__ = ["NO_NUL", "actor_of", "router"]
 
 router = APIRouter(tags=["accounts"])
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+#: Text PostgreSQL can store: anything but NUL.
+NO_NUL = r"^[^\x00]*$"
 
 
 class Login(BaseModel):
@@ -37,8 +41,8 @@ class Login(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+    user: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    password: str = Field(min_length=1, max_length=1024, pattern=NO_NUL)
 
 
 class PasswordChange(BaseModel):
@@ -46,8 +50,8 @@ class PasswordChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    current: str = Field(min_length=1, max_length=1024)
-    new: str = Field(min_length=1, max_length=1024)
+    current: str = Field(min_length=1, max_length=1024, pattern=NO_NUL)
+    new: str = Field(min_length=1, max_length=1024, pattern=NO_NUL)
 
 
 class TokenRequest(BaseModel):
@@ -55,7 +59,7 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(min_length=1, max_length=200)
+    label: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     days: int | None = Field(default=None, gt=0, le=366)
 
 

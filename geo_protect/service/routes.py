@@ -24,7 +24,7 @@ from geo_protect.live.cap import cap_alert
 from geo_protect.live.feed import current_state
 from geo_protect.live.sensors import sensor_frame
 from geo_protect.service.access import blocking, no_city, requires
-from geo_protect.service.auth import actor_of
+from geo_protect.service.auth import NO_NUL, actor_of
 from geo_protect.service.pages import control_page, spaces_geojson
 from geo_protect.service.push import event_stream
 from geo_protect.service.runtime import Runtime
@@ -43,7 +43,7 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
 
 def _rt(request: Request) -> Runtime:
@@ -116,10 +116,10 @@ class SensorIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sensor_id: str = Field(min_length=1, max_length=128)
+    sensor_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     kind: Literal["line_counter", "area_counter", "density"]
     space_uid: str | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     area_m2: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     exit_width_m: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     installed_at: AwareDatetime
