@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -139,6 +140,16 @@ def create_database(admin: URL, name: str, *, postgis: bool) -> URL:
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION postgis")
     return url
+
+
+@contextmanager
+def scratch_database(admin: URL, name: str) -> Iterator[str]:
+    """A PostGIS database ``name`` for one module, as a URL string; dropped at the end."""
+    url = create_database(admin, name, postgis=True)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        drop_database(admin, name)
 
 
 def drop_database(admin: URL, name: str) -> None:

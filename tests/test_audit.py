@@ -38,7 +38,7 @@ from geo_protect.store import PostGISStore, live
 from geo_protect.store import audit as audit_store
 from geo_protect.store.audit import GENESIS, Actor, read_audit, record, verify_chain
 from geo_protect.store.migrations import SCHEMA
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_database
 from tests.store_cases import REPORT, source_layers
 
 pytestmark = pytest.mark.postgis
@@ -54,12 +54,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def audit_url(pg_admin_url: URL) -> Iterator[str]:
     """A PostGIS database of this module's own, dropped at the end."""
-    name = f"geo_protect_audit_test_{os.getpid()}"
-    url = create_database(pg_admin_url, name, postgis=True)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        drop_database(pg_admin_url, name)
+    with scratch_database(pg_admin_url, f"geo_protect_audit_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from geo_protect.schema import WGS84
 from geo_protect.store import PostGISStore, live, migrations
 from geo_protect.store.audit import Actor
 from geo_protect.store.migrations import SCHEMA
-from tests.conftest import create_database, drop_database, libpq_url
+from tests.conftest import libpq_url, scratch_database
 
 pytestmark = pytest.mark.postgis
 
@@ -49,12 +49,8 @@ def _op(name: str) -> Actor:
 @pytest.fixture(scope="module")
 def live_url(pg_admin_url: URL) -> Iterator[str]:
     """A PostGIS database of this module's own, dropped at the end."""
-    name = f"geo_protect_live_test_{os.getpid()}"
-    url = create_database(pg_admin_url, name, postgis=True)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        drop_database(pg_admin_url, name)
+    with scratch_database(pg_admin_url, f"geo_protect_live_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
