@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.builders import line_across
 from tests.live_service import Server, seed
+from tests.planner_page import draw_row
 
 CHROMIUM = os.environ.get("GEO_PROTECT_CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -79,25 +80,6 @@ def _library_ms(ctx: Any, line: shapely.LineString) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def _draw(page: Any, line: shapely.LineString) -> None:
-    (x0, y0), (x1, y1) = line.coords
-    page.evaluate(
-        "([x, y]) => { window.planner.after.setView([y, x], 19, {animate: false}); }",
-        [(x0 + x1) / 2, (y0 + y1) / 2],
-    )
-    page.wait_for_function("() => window.planner.tilesIdle()", timeout=60_000)  # map settled
-    page.keyboard.press("b")
-    box = page.locator("#after").bounding_box()
-    for x, y in line.coords:
-        p = page.evaluate(
-            "([x, y]) => { const p = window.planner.after.latLngToContainerPoint([y, x]);"
-            " return {x: p.x, y: p.y}; }",
-            [x, y],
-        )
-        page.mouse.click(box["x"] + p["x"], box["y"] + p["y"])
-    page.keyboard.press("Enter")
-
-
 def _browser(
     server: Server, token: str, ctx: Any, lines: list[shapely.LineString]
 ) -> dict[str, Any]:
@@ -124,7 +106,7 @@ def _browser(
                 page.wait_for_function(f"() => window.planner.seq > {seq}")
             seq = page.evaluate("() => window.planner.seq")
             n = page.evaluate("() => window.planner.timings.length")
-            _draw(page, line)
+            draw_row(page, line, settle=True)
             page.wait_for_function(f"() => window.planner.seq > {seq}", timeout=60_000)
             page.wait_for_function(f"() => window.planner.timings.length > {n}")
             timings.append(float(page.evaluate("() => window.planner.timings.at(-1)")))

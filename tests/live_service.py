@@ -86,7 +86,12 @@ def issue_token(database_url: str, name: str, grants: list[str]) -> str:
     with PostGISStore(database_url, reference_version="test") as db:
         with suppress(ConflictError):
             users.add_user(
-                db.engine, name, PASSWORD, actor=actor, grants=[parse_grant(g) for g in grants]
+                db.engine,
+                name,
+                PASSWORD,
+                actor=actor,
+                cities=db.cities(),
+                grants=[parse_grant(g) for g in grants],
             )
         secret, _ = users.issue_credential(
             db.engine, name, "token", key=DEV_SECRET, lifetime_s=86400.0, label="tests", actor=actor

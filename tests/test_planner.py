@@ -35,6 +35,7 @@ from geo_protect.scenario.model import BarrierEdit
 from tests.builders import line_across
 from tests.live_service import Server, seeded_server
 from tests.needs import unavailable
+from tests.planner_page import draw_row
 
 pytestmark = [pytest.mark.postgis, pytest.mark.browser]
 
@@ -295,27 +296,6 @@ def _seq(page: Any) -> int:
 
 def _wait_preview(page: Any, after: int) -> None:
     page.wait_for_function(f"() => window.planner.seq > {after}", timeout=60_000)
-
-
-def draw_row(page: Any, line: shapely.LineString, *, spacing: float) -> None:
-    """Draw a bollard row along ``line`` with the mouse, as a planner does."""
-    (x0, y0), (x1, y1) = line.coords
-    page.evaluate(
-        "([x, y]) => { window.planner.after.setView([y, x], 19, {animate: false}); }",
-        [(x0 + x1) / 2, (y0 + y1) / 2],
-    )
-    page.keyboard.press("b")
-    page.locator("#spacing").fill(str(spacing))
-    page.locator("#after").hover()
-    box = page.locator("#after").bounding_box()
-    for x, y in line.coords:
-        p = page.evaluate(
-            "([x, y]) => { const p = window.planner.after.latLngToContainerPoint([y, x]);"
-            " return {x: p.x, y: p.y}; }",
-            [x, y],
-        )
-        page.mouse.click(box["x"] + p["x"], box["y"] + p["y"])
-    page.keyboard.press("Enter")
 
 
 def _blocked_and_falls(page: Any) -> None:

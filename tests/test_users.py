@@ -27,6 +27,8 @@ from geo_protect.store.audit import Actor, read_audit
 pytestmark = pytest.mark.postgis
 
 KEY = "k" * 40
+#: The cities grants may name (the store's, as the service passes them).
+CITIES = ["brasov"]
 PW = "a long enough password"
 ADMIN = Actor("root", None, "cli")
 LIMITS = users.LoginLimits(per_user=3, per_address=5, window_s=600)
@@ -43,7 +45,9 @@ def _actions(engine: sa.Engine) -> list[str]:
 
 def test_password_is_hashed_and_checked(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "ana", PW, actor=ADMIN, grants=[Grant("viewer", "brasov")])
+    users.add_user(
+        engine, "ana", PW, actor=ADMIN, cities=CITIES, grants=[Grant("viewer", "brasov")]
+    )
     with engine.connect() as conn:
         stored = conn.execute(
             sa.text("SELECT password_hash FROM geo_protect.app_user WHERE name = 'ana'")
@@ -60,23 +64,27 @@ def test_password_is_hashed_and_checked(postgis_store: Any) -> None:
 def test_bad_accounts_are_refused_with_the_field(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
     with pytest.raises(ValidationError, match="password: at least 12"):
-        users.add_user(engine, "bo", "short", actor=ADMIN)
+        users.add_user(engine, "bo", "short", actor=ADMIN, cities=CITIES)
     with pytest.raises(ValidationError, match="user name"):
-        users.add_user(engine, "Bad Name!", PW, actor=ADMIN)
-    users.add_user(engine, "bo", PW, actor=ADMIN)
+        users.add_user(engine, "Bad Name!", PW, actor=ADMIN, cities=CITIES)
+    users.add_user(engine, "bo", PW, actor=ADMIN, cities=CITIES)
     with pytest.raises(ConflictError):
-        users.add_user(engine, "bo", PW, actor=ADMIN)
+        users.add_user(engine, "bo", PW, actor=ADMIN, cities=CITIES)
     with pytest.raises(NotFoundError):
         users.grant(engine, "ghost", Grant("viewer", "*"), actor=ADMIN, cities=[])
-    with pytest.raises(ValidationError, match="city"):
+    with pytest.raises(ValidationError, match="'atlantis' is not in the store"):
         users.grant(engine, "bo", Grant("viewer", "atlantis"), actor=ADMIN, cities=["brasov"])
+    with pytest.raises(ValidationError, match="'atlantis' is not in the store"):
+        users.add_user(
+            engine, "cy", PW, actor=ADMIN, cities=CITIES, grants=[Grant("viewer", "atlantis")]
+        )
     with pytest.raises(ValueError, match="unknown role"):
         Grant("superuser", "brasov")  # type: ignore[arg-type]
 
 
 def test_throttling_per_user_then_per_address(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "cy", PW, actor=ADMIN)
+    users.add_user(engine, "cy", PW, actor=ADMIN, cities=CITIES)
     for _ in range(LIMITS.per_user):
         with pytest.raises(AuthenticationError):
             users.authenticate(engine, "cy", "guess guess guess", address="1.1.1.1", limits=LIMITS)
@@ -94,7 +102,9 @@ def test_throttling_per_user_then_per_address(postgis_store: Any) -> None:
 
 def test_credentials_are_stored_as_digests_and_expire(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "di", PW, actor=ADMIN, grants=[Grant("operator", "brasov")])
+    users.add_user(
+        engine, "di", PW, actor=ADMIN, cities=CITIES, grants=[Grant("operator", "brasov")]
+    )
     secret, cred = users.issue_credential(
         engine, "di", "token", key=KEY, lifetime_s=3600, label="qgis", actor=ADMIN
     )
@@ -116,7 +126,7 @@ def test_credentials_are_stored_as_digests_and_expire(postgis_store: Any) -> Non
 
 def test_disable_and_password_change_end_other_credentials(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "el", PW, actor=ADMIN)
+    users.add_user(engine, "el", PW, actor=ADMIN, cities=CITIES)
     mine, me = users.issue_credential(engine, "el", "session", key=KEY, lifetime_s=60, actor=ADMIN)
     other, _ = users.issue_credential(engine, "el", "token", key=KEY, lifetime_s=60, actor=ADMIN)
     with pytest.raises(AuthenticationError, match="current password"):
@@ -138,7 +148,7 @@ def test_disable_and_password_change_end_other_credentials(postgis_store: Any) -
 
 def test_grants_and_revokes_change_the_scope(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "fo", PW, actor=ADMIN)
+    users.add_user(engine, "fo", PW, actor=ADMIN, cities=CITIES)
     secret, _ = users.issue_credential(engine, "fo", "token", key=KEY, lifetime_s=60, actor=ADMIN)
     assert users.grant(engine, "fo", Grant("planner", "malaga"), actor=ADMIN, cities=["malaga"])
     assert not users.grant(engine, "fo", Grant("planner", "malaga"), actor=ADMIN, cities=["malaga"])
@@ -226,7 +236,7 @@ def test_row_level_security_filters_by_the_users_cities(postgis_store: Any) -> N
 
 def test_expiry_is_reported_in_utc(postgis_store: Any) -> None:
     engine = _engine(postgis_store)
-    users.add_user(engine, "gi", PW, actor=ADMIN)
+    users.add_user(engine, "gi", PW, actor=ADMIN, cities=CITIES)
     _, cred = users.issue_credential(engine, "gi", "token", key=KEY, lifetime_s=86400, actor=ADMIN)
     assert cred.expires_at is not None
     left = cred.expires_at - dt.datetime.now(dt.UTC)

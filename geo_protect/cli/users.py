@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from geo_protect.access import ALL_CITIES, ROLES, Grant
+from geo_protect.access import ROLES, Grant
 from geo_protect.cli._common import DbOpt, app, console, err_console, run_step, settings_for
 from geo_protect.errors import ValidationError
 
@@ -92,13 +92,6 @@ def _run(database_url: str | None, work: Callable[[PostGISStore], None]) -> None
     run_step(step, settings)
 
 
-def _known(db: PostGISStore, grants: list[Grant]) -> None:
-    cities = db.cities()
-    for g in grants:
-        if g.city != ALL_CITIES and g.city not in cities:
-            raise ValidationError(f"grant {g.role}@{g.city}: {g.city!r} is not in the store")
-
-
 @users_app.command()
 def add(
     name: NameArg,
@@ -113,9 +106,16 @@ def add(
         from geo_protect.store import users
 
         grants = [parse_grant(g) for g in grant or []]
-        _known(db, grants)
         secret = _password(password_stdin)
-        users.add_user(db.engine, name, secret, actor=_actor(), full_name=full_name, grants=grants)
+        users.add_user(
+            db.engine,
+            name,
+            secret,
+            actor=_actor(),
+            cities=db.cities(),
+            full_name=full_name,
+            grants=grants,
+        )
         shown = ", ".join(f"{g.role}@{g.city}" for g in grants) or "no grants"
         console.print(f"user {name} added ({shown})")
 
@@ -169,7 +169,6 @@ def grant(name: NameArg, role_at_city: GrantArg, database_url: DbOpt = None) -> 
         from geo_protect.store import users
 
         g = parse_grant(role_at_city)
-        _known(db, [g])
         added = users.grant(db.engine, name, g, actor=_actor(), cities=db.cities())
         console.print(f"{name}: {role_at_city} {'granted' if added else 'was granted already'}")
 

@@ -225,13 +225,7 @@ def alerts(
 def alert_city(request: Request) -> str | None:
     """The city of the alert in the path (None if there is no such alert: the route 404s)."""
     raw = str(request.path_params.get("alert_id", ""))
-    if not raw.isdigit():
-        return None
-    with _rt(request).engine.connect() as conn:
-        found = conn.execute(
-            sa.text("SELECT city FROM geo_protect.alert WHERE alert_id = :i"), {"i": int(raw)}
-        ).scalar_one_or_none()
-    return None if found is None else str(found)
+    return live_store.alert_city(_rt(request).engine, int(raw)) if raw.isdigit() else None
 
 
 def _alert(rt: Runtime, alert_id: int) -> dict[str, Any]:

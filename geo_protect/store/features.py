@@ -7,7 +7,7 @@ simple property equality, with the number of matching rows counted in the same s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from geo_protect.errors import NotFoundError
 from geo_protect.schema import LAYERS
 from geo_protect.store.migrations import GEOMETRY_COLUMN, SCHEMA
 
-__all__ = ["collection_extent", "feature", "items"]
+__all__ = ["collection_extent", "feature", "filter_clauses", "items"]
 
 BBox = tuple[float, float, float, float]
 
@@ -45,20 +45,55 @@ def collection_extent(engine: Engine, city: str, layer: str) -> tuple[int, BBox 
     return n, (float(row[1]), float(row[2]), float(row[3]), float(row[4]))
 
 
-def _where(layer: str, bbox: BBox | None, equals: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    cols = set(_columns(layer))
-    clauses: list[str] = ["city = :city"]
+def filter_clauses(
+    geometry: str,
+    bbox: BBox | None,
+    equals: Mapping[str, str],
+    queryables: Collection[str],
+    collection: str,
+) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions (and their parameters) of a box and of property equalities.
+
+    Parameters
+    ----------
+    geometry : str
+        The geometry column.
+    bbox : tuple of float or None
+        West, south, east, north (WGS84): rows whose geometry meets it.
+    equals : Mapping[str, str]
+        ``{property: value}``, compared as text.
+    queryables : Collection[str]
+        The properties that may be compared; any other is a :class:`NotFoundError`.
+    collection : str
+        Named in that error.
+
+    Returns
+    -------
+    tuple[list[str], dict[str, Any]]
+
+    Examples
+    --------
+    >>> filter_clauses("geom", None, {"kind": "square"}, {"kind"}, "brasov.public_space")
+    (['"kind"::text = :p0'], {'p0': 'square'})
+    """
+    clauses: list[str] = []
     params: dict[str, Any] = {}
     if bbox is not None:
-        clauses.append(f"{GEOMETRY_COLUMN} && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
-        clauses.append(f"ST_Intersects({GEOMETRY_COLUMN}, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
+        clauses.append(f"{geometry} && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
+        clauses.append(f"ST_Intersects({geometry}, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
         params.update(dict(zip(("w", "s", "e", "n"), bbox, strict=True)))
     for k, (name, value) in enumerate(sorted(equals.items())):
-        if name not in cols and name != "uid":
-            raise NotFoundError(f"property {name!r} is not a queryable of {layer!r}")
+        if name not in queryables:
+            raise NotFoundError(f"property {name!r} is not a queryable of {collection!r}")
         clauses.append(f'"{name}"::text = :p{k}')
         params[f"p{k}"] = value
-    return " AND ".join(clauses), params
+    return clauses, params
+
+
+def _where(layer: str, bbox: BBox | None, equals: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    known = {*_columns(layer), "uid"}
+    clauses, params = filter_clauses(GEOMETRY_COLUMN, bbox, equals, known, layer)
+    return " AND ".join(["city = :city", *clauses]), params
 
 
 def items(

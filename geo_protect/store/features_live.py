@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo_protect.errors import NotFoundError
+from geo_protect.store.features import BBox, filter_clauses
 from geo_protect.store.migrations import SCHEMA
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "live_items",
 ]
 
-BBox = tuple[float, float, float, float]
 #: A time interval, both ends inclusive; None: open.
 Interval = tuple[dt.datetime | None, dt.datetime | None]
 #: JSON Schema of the property types.
@@ -272,17 +272,9 @@ def _where(
     equals: Mapping[str, str],
     during: Interval | None,
 ) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = ["TRUE"]
-    params: dict[str, Any] = {}
-    if bbox is not None:
-        clauses.append("geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
-        clauses.append("ST_Intersects(geom, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
-        params.update(dict(zip(("w", "s", "e", "n"), bbox, strict=True)))
-    for k, (prop, value) in enumerate(sorted(equals.items())):
-        if prop not in c.properties and prop != "fid":
-            raise NotFoundError(f"property {prop!r} is not a queryable of {c.name!r}")
-        clauses.append(f'"{prop}"::text = :p{k}')
-        params[f"p{k}"] = value
+    known = {*c.properties, "fid"}
+    filters, params = filter_clauses("geom", bbox, equals, known, c.name)
+    clauses = ["TRUE", *filters]
     if during is not None:
         start, end = during
         if start is not None:

@@ -43,6 +43,7 @@ from geo_protect.store.audit import Actor, diff_records, record
 from geo_protect.store.live_alerts import (
     ALERT_STATES,
     acknowledge_alert,
+    alert_city,
     apply_alert_changes,
     city_alerts,
     get_alert,
@@ -72,6 +73,7 @@ __all__ = [
     "SENSOR_COLUMNS",
     "Bind",
     "acknowledge_alert",
+    "alert_city",
     "append_event",
     "apply_alert_changes",
     "city_alerts",

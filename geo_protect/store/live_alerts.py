@@ -393,6 +393,14 @@ def resolve_alert(engine: Bind, alert_id: int, *, actor: Actor, note: str | None
     return _decide(engine, alert_id, "resolved", actor, note)
 
 
+def alert_city(engine: Bind, alert_id: int) -> str | None:
+    """The city of alert ``alert_id``, or None if there is no such alert."""
+    with begin(engine) as conn:
+        query = sa.select(_ALERT.c.city).where(_ALERT.c.alert_id == alert_id)
+        found = conn.execute(query).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def get_alert(engine: Bind, alert_id: int) -> dict[str, Any] | None:
     """One alert with its ``history`` (list of dicts, oldest first), or None."""
     with begin(engine) as conn:

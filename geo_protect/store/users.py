@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
-from geo_protect.access import ALL_CITIES, ROLES, Grant, Scope
+from geo_protect.access import ALL_CITIES, Grant, Scope
 from geo_protect.errors import (
     AuthenticationError,
     ConflictError,
@@ -79,6 +79,7 @@ class Credential:
     created_at: dt.datetime
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    csrf: str | None = None  # a new session's CSRF token (None when listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,21 +149,33 @@ def user_grants(conn: Connection, name: str) -> list[Grant]:
     return [Grant(r.role, r.city) for r in rows]
 
 
+def _check_cities(grants: Sequence[Grant], cities: Sequence[str]) -> None:
+    for g in grants:
+        if g.city != ALL_CITIES and g.city not in cities:
+            known = ", ".join(cities) or "none"
+            raise ValidationError(
+                f"grant {g.role}@{g.city}: {g.city!r} is not in the store ({known})"
+            )
+
+
 def add_user(
     engine: Engine,
     name: str,
     password: str,
     *,
     actor: Actor,
+    cities: Sequence[str],
     full_name: str | None = None,
     grants: Sequence[Grant] = (),
 ) -> None:
     """Create user ``name`` with ``password`` (and ``grants``); audited.
 
+    ``cities`` are the cities of the store: a grant for any other (but ``*``) is refused.
     Raises :class:`ConflictError` if the name is taken, :class:`ValidationError` for a
-    short password or a malformed name.
+    short password, a malformed name or a city not in the store.
     """
     _check_password(password)
+    _check_cities(grants, cities)
     with engine.begin() as conn:
         taken = conn.execute(
             sa.text(f"SELECT 1 FROM {_t('app_user')} WHERE name = :n"), {"n": name}
@@ -207,8 +220,7 @@ def grant(engine: Engine, name: str, g: Grant, *, actor: Actor, cities: Sequence
 
     ``cities`` are the cities of the store: a grant for any other (but ``*``) is refused.
     """
-    if g.city != ALL_CITIES and g.city not in cities:
-        raise ValidationError(f"city: {g.city!r} is not in the store ({', '.join(cities)})")
+    _check_cities([g], cities)
     with engine.begin() as conn:
         _user_row(conn, name)
         before = [_g(x) for x in user_grants(conn, name)]
@@ -426,7 +438,7 @@ def issue_credential(
         if kind == "token":
             after = {"id": row.id, "label": label, "expires_at": row.expires_at}
             record(conn, actor, "token.issue", f"user:{name}", None, after)
-    return secret, Credential(row.id, name, kind, label, row.created_at, row.expires_at, None)
+    return secret, Credential(row.id, name, kind, label, row.created_at, row.expires_at, None, csrf)
 
 
 def lookup_credential(engine: Engine, secret: str, *, key: str) -> Principal | None:
@@ -474,10 +486,3 @@ def list_credentials(engine: Engine, name: str) -> list[Credential]:
             {"n": name},
         ).all()
     return [Credential(*r) for r in rows]
-
-
-def known_role(role: str) -> str:
-    """``role`` if it is one, else a :class:`ValidationError` listing the roles."""
-    if role not in ROLES:
-        raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
-    return role
