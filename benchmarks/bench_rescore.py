@@ -3,7 +3,8 @@
 Run with ``.venv/bin/python benchmarks/bench_rescore.py``. On the Brașov municipality it
 builds the scenario context once (the baseline in memory), then for (a) a bollard row
 across the fastest entry of Piața Sfatului and (b) 50 random single edits across the
-city (rows of posts across entries, blocks in streets, removals of mapped barriers)
+city (rows of posts across entries, blocks in streets, removals of mapped barriers, half
+of them barriers that close a street)
 times :func:`geo_protect.scenario.incremental.rescore` (all edits, one after another)
 and then, in the same run, a full re-analysis of each edited city
 (:func:`geo_protect.scenario.engine.apply_scenario`), and checks that both give the same
@@ -52,6 +53,7 @@ def _edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[BarrierE
     mine = open_[open_["space_uid"] == SFATULUI].sort_values("worst_speed_kmh")
     out = [[_row(ctx, mine.iloc[-1], 1.3)]]
     edges = ctx.network.vehicle_edges
+    closing = ctx.network.barriers["barrier_uid"].astype(str).unique()
     for i in range(N_RANDOM):
         if i % 3 == 0:
             out.append([_row(ctx, open_.iloc[int(rng.integers(len(open_)))], 1.3)])
@@ -59,8 +61,9 @@ def _edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[BarrierE
             g = edges.geometry.iloc[int(rng.integers(len(edges)))]
             pt = gpd.GeoSeries([g.interpolate(0.5, normalized=True)], crs=ctx.city.crs)
             out.append([BarrierEdit(kind="block", geometry=pt.to_crs("EPSG:4326").iloc[0])])
-        else:
-            uid = str(ctx.data["barrier"].index[int(rng.integers(len(ctx.data["barrier"])))])
+        else:  # every other removal takes a barrier that closes a street
+            pool = closing if i % 2 else ctx.data["barrier"].index.astype(str)
+            uid = str(pool[int(rng.integers(len(pool)))])
             out.append([BarrierEdit(action="remove", osm_id=uid)])
     return out
 

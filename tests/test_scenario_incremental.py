@@ -1,7 +1,8 @@
 """The incremental re-analysis equals a full re-analysis, on random edits of real streets.
 
 Random barrier edits on the Brașov centre clip (ODbL): bollard rows across entries, blocks
-in the middle of streets, walls across them, removals of mapped barriers. For each, every
+in the middle of streets, walls across them, removals of mapped barriers (some of
+them closing a street). For each, every
 entry, approach and score of :func:`~geo_protect.scenario.incremental.rescore` is compared
 with :func:`~geo_protect.scenario.engine.apply_scenario`, which re-analyses the whole
 edited city. Speeds, ratings, entry classes and scores must be identical; the drawn path
@@ -24,7 +25,7 @@ from geo_protect.scenario.incremental import ScenarioContext, rescore, scenario_
 from geo_protect.scenario.model import BarrierEdit
 from tests.builders import line_across
 
-N_EDITS = 12
+N_EDITS = 15
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def _random_edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[B
     edges = edges[edges["length_m"] > 20]
     out: list[list[BarrierEdit]] = []
     for i in range(N_EDITS):
-        pick = i % 4
+        pick = i % 5
         if pick == 0:  # a row of posts across an entry's street, 1-3 m outside it
             e = open_.iloc[int(rng.integers(len(open_)))]
             line = line_across(
@@ -56,8 +57,12 @@ def _random_edits(ctx: ScenarioContext, rng: np.random.Generator) -> list[list[B
         elif pick == 2:  # a wall across a street
             edge = edges.iloc[int(rng.integers(len(edges)))]
             out.append([BarrierEdit(kind="wall", geometry=_wall(city, edge))])
-        else:  # remove a mapped barrier
+        elif pick == 3:  # remove a mapped barrier (most close no street)
             uid = str(ctx.data["barrier"].index[int(rng.integers(len(ctx.data["barrier"])))])
+            out.append([BarrierEdit(action="remove", osm_id=uid)])
+        else:  # remove a barrier that closes a street: the street opens again
+            closing = ctx.network.barriers["barrier_uid"].astype(str).unique()
+            uid = str(closing[int(rng.integers(len(closing)))])
             out.append([BarrierEdit(action="remove", osm_id=uid)])
     return out
 
@@ -89,14 +94,25 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, cols: list[str], what: str) -> None:
             assert (x.astype("string").fillna("") == y.astype("string").fillna("")).all(), (what, c)
 
 
+def _faster(before: pd.DataFrame, after: pd.DataFrame) -> bool:
+    """Whether some approach is new or faster after the edit."""
+    new = ~after.index.isin(before.index)
+    both = after.index.intersection(before.index)
+    up = after.loc[both, "speed_kmh"].astype(float) > before.loc[both, "speed_kmh"].astype(float)
+    return bool(new.any() or up.any())
+
+
 def test_incremental_equals_full_reanalysis_on_random_edits(
     context: ScenarioContext, centre_city: City, centre_data: CityData
 ) -> None:
     rng = np.random.default_rng(20261202)
-    n_changed = n_scored = 0
+    n_changed = n_scored = n_opened = 0
     for edits in _random_edits(context, rng):
         fast = rescore(context, edits)
         full = apply_scenario(centre_city, centre_data, edits, baseline=context.layers)
+        n_opened += edits[0].action == "remove" and _faster(
+            context.layers["approach"], full.layers["approach"]
+        )
         n_changed += len(full.entries) > 0
         n_scored += len(full.scores) > 0
         _same(
@@ -141,6 +157,7 @@ def test_incremental_equals_full_reanalysis_on_random_edits(
             atol=1e-6,
         )
     assert n_changed >= 3 and n_scored >= 1  # the edits do change entries and scores
+    assert n_opened >= 2  # and some removals do open streets again
 
 
 def test_an_edit_that_closes_nothing_keeps_the_through_roads(

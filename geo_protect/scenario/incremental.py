@@ -14,9 +14,9 @@ the POI attractiveness.
   edited barrier, or along a street whose closures changed (a closed street is no longer
   a frontage road; its crossings change class);
 * **approach speeds** only of the entries within the longest run-up of any vehicle class
-  (to its top speed from rest, in the slowest parameter set) of an edited barrier or of a
-  street whose closures changed or whose through-road change gives or takes a flying
-  start, and of the entries that are new or moved. Every walk that sets such an entry's
+  (to its top speed from rest, in the slowest parameter set) of a street whose closures
+  changed or whose through-road change gives or takes a flying start, and of the entries
+  that are new or moved (an approach reads nothing else of the barriers). Every walk that sets such an entry's
   speed lies within that run-up of it (the traced run-up is never longer), so the search
   runs on the streets within that distance of those entries only, with the through-road
   lengths of the whole network. When the edits only *add* barriers, speeds can only
@@ -167,7 +167,9 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     )
     metric = CityData(ctx.data.city, {**ctx.metric.layers, "barrier": barriers_m}, ctx.data.report)
     entries = _entries(ctx, net, metric, touched)
-    zone = np.r_[edited, net.edges.geometry.reindex(changed_edges).to_numpy()]
+    # approaches read the closures and through-road lengths only: a barrier that changes
+    # neither (a post beside the road, a gate on a footway) changes no approach
+    zone = net.edges.geometry.reindex(changed_edges).to_numpy()
     cut = changed_edges if _adds_only(edits) else None
     approach, searched = _approach(ctx, net, through, entries, zone, touched, cut)
     worst = _worst(entries, approach, searched)
@@ -387,7 +389,7 @@ def _approach(
 
 
 def _within(ctx: ScenarioContext, entries: gpd.GeoDataFrame, zone: np.ndarray) -> np.ndarray:
-    """Per entry: within the longest run-up of any of ``zone`` (edited barriers, streets)."""
+    """Per entry: within the longest run-up of any of ``zone`` (the changed streets)."""
     near = np.zeros(len(entries), dtype=bool)
     zone = zone[~pd.isna(zone)] if len(zone) else zone
     if len(zone):
