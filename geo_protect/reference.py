@@ -73,7 +73,7 @@ def data_dir(folder: Path | None = None) -> Path:
     >>> data_dir(Path("/srv/geo")).as_posix()
     '/srv/geo'
     """
-    return (folder or _active[0]).resolve()
+    return _active[0] if folder is None else folder.resolve()  # the active one is resolved
 
 
 def reference_dir(folder: Path | None = None) -> Path:

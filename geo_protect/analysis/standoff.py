@@ -281,8 +281,10 @@ def persons_within(
     area = shapely.area(spaces)
     density = np.where(area > 0, np.nan_to_num(persons, nan=0.0) / np.where(area > 0, area, 1), 0)
     d_min = shapely.distance(centres[k], spaces[s])
-    bound = shapely.centroid(shapely.minimum_bounding_circle(spaces))
-    d_max = shapely.distance(centres[k], bound[s]) + shapely.minimum_bounding_radius(spaces)[s]
+    # the farthest a space reaches from a point: its bounding circle (of the spaces met)
+    met, at = np.unique(s, return_inverse=True)
+    bound = shapely.centroid(shapely.minimum_bounding_circle(spaces[met]))
+    d_max = shapely.distance(centres[k], bound[at]) + shapely.minimum_bounding_radius(spaces[met])[at]
     per_radius = np.zeros((len(centres), len(values)))
     for j, r in enumerate(values):  # a handful of chart distances, vectorised within
         # only the points whose rows ask for this radius (each class has its own two)

@@ -155,7 +155,7 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     """The scenario's result, recomputing entries and speeds near the edits only."""
     city = ctx.city
     after_data, added = edited_data(city, ctx.data, edits)
-    barriers_m = after_data["barrier"].to_crs(city.crs)
+    barriers_m = _barriers_m(ctx, after_data["barrier"], added)
     edited = _edit_geometry(ctx, added, edits)
     net = with_barriers(ctx.network, barriers_m, near=edited)
     closed = _closures_differ(ctx.network, net)
@@ -189,6 +189,20 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
         layers=layers,
         checks=_barrier_checks(ctx, added, net),
     )
+
+
+def _barriers_m(
+    ctx: ScenarioContext, barriers: gpd.GeoDataFrame, added: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """The edited ``barrier`` layer in the metric CRS: the baseline's projected rows (the
+    same projection of the same points), the added ones projected now."""
+    base = ctx.metric["barrier"]
+    kept = barriers.index.isin(base.index) & ~barriers.index.isin(added.index)
+    if not kept.all():
+        fresh = barriers[~kept].to_crs(ctx.city.crs)
+        out = pd.concat([base.reindex(barriers.index[kept]), fresh])
+        return gpd.GeoDataFrame(out.loc[barriers.index], crs=ctx.city.crs)
+    return base.loc[barriers.index]
 
 
 def _changed_in(
