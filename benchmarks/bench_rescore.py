@@ -16,6 +16,7 @@ Target: p95 ≤ 300 ms (aim ≤ 50 ms), identical=true. Last line, for scripts:
 
 from __future__ import annotations
 
+import gc
 import time
 
 import geopandas as gpd
@@ -93,6 +94,8 @@ def main() -> None:
     city = get_city("brasov")
     data = ingest_city(city)
     mem, ctx = peak_mib(lambda: scenario_context(city, data))
+    gc.collect()
+    gc.freeze()  # as the service does with a context it keeps (service/planning.py)
     console.print(f"context: {len(ctx.layers['entry_point']):,} entries, peak {mem:.0f} MiB")
     rng = np.random.default_rng(20261202)
     plan = _edits(ctx, rng)

@@ -217,6 +217,7 @@ def existing_measures(
         parts.append(
             pd.DataFrame(
                 {
+                    "_space": s_idx,
                     "space_uid": spaces.index.to_numpy()[s_idx],
                     "layer": layer_name,
                     "uid": proj.index.to_numpy()[f_idx],
@@ -228,13 +229,14 @@ def existing_measures(
     columns = ["space_uid", "layer", "uid", "kind", "name", "category"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    found = pd.concat(parts, ignore_index=True)
+    # one order whatever the index of the layers (a clipped layer gives the same rows)
+    found = pd.concat(parts, ignore_index=True).sort_values(["_space", "layer", "uid"])
     exact = cats.set_index(["layer", "kind"])["category"]
     default = cats[cats["kind"] == "*"].set_index("layer")["category"]
     key = pd.MultiIndex.from_arrays([found["layer"], found["kind"].fillna("")])
     cat = pd.Series(exact.reindex(key).to_numpy(), index=found.index)
     found["category"] = cat.fillna(found["layer"].map(default)).fillna("emplaced")
-    return found[columns]
+    return found[columns].reset_index(drop=True)
 
 
 def prefill(

@@ -73,13 +73,16 @@ def downstream(
     redone: set[str],
     edited: np.ndarray,
     changed: np.ndarray,
+    *,
+    barriers_m: gpd.GeoDataFrame,
 ) -> tuple[dict[str, gpd.GeoDataFrame], set[str]]:
     """Space metrics, stand-off and scores of the spaces that can have changed; and the
     spaces rescored (every other space keeps the baseline's scores).
 
     A space's metrics follow from its own entries and approaches (``redone``: those
     recomputed). Its scores also from the barriers within ``measure_buffer_m`` (existing
-    measures) and from its stand-off (:func:`_standoff`).
+    measures) and from its stand-off (:func:`_standoff`). ``barriers_m``: the edited
+    barrier layer in the metric CRS.
     """
     from geo_protect.assess.evidence import prefill_layers
     from geo_protect.assess.scores import score
@@ -96,7 +99,7 @@ def downstream(
         mine_so = reach[reach["space_uid"].isin(mine.index)]
         draft = prefill_layers(
             ctx.city,
-            data,
+            _measures_near(ctx, data, barriers_m, mine.index, buffer),
             metrics.loc[mine.index],
             mine_so,
             spaces=mine,
@@ -114,6 +117,25 @@ def downstream(
         "assessment": scores,
     }
     return layers, {str(uid) for uid in mine.index}
+
+
+def _measures_near(
+    ctx: ScenarioContext,
+    data: CityData,
+    barriers_m: gpd.GeoDataFrame,
+    spaces: pd.Index,
+    buffer: float,
+) -> CityData:
+    """``data`` with only the barriers and cameras within ``buffer`` of ``spaces`` (all
+    their existing measures look at), in the layers' order."""
+    outlines = ctx.spaces_m.geometry.reindex(spaces).values
+    layers = dict(data.layers)
+    for name, metric in (("barrier", barriers_m), ("surveillance", ctx.surveillance_m)):
+        if len(metric):
+            hit = metric.sindex.query(outlines, predicate="dwithin", distance=buffer + 1.0)[1]
+            near = metric.index[np.unique(hit)]
+            layers[name] = data[name][data[name].index.isin(near)]
+    return CityData(data.city, layers, data.report)
 
 
 def _standoff(

@@ -101,6 +101,7 @@ class ScenarioContext:
     starts: pd.DataFrame  # per edge and (set, class): the run-up its flying start needs
     attractiveness: pd.DataFrame | None  # POI attractiveness per space (no barrier in it)
     walks: Walks  # the edges of each target's worst-case walks, and their reach
+    surveillance_m: gpd.GeoDataFrame  # the cameras in the metric CRS (existing measures)
 
 
 def longest_run_up() -> float:
@@ -138,6 +139,7 @@ def scenario_context(city: City, data: CityData) -> ScenarioContext:
         target_keys=_first_by_key(targets),
         starts=_start_run_ups(network),
         attractiveness=_attractiveness(city, data),
+        surveillance_m=data["surveillance"].to_crs(city.crs),
         walks=approach_walks(network, targets, spaces=spaces_m),
     )
 
@@ -178,7 +180,9 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
         ctx.layers["approach"], approach, searched
     )
     changed = net.edges.geometry.reindex(changed_edges).to_numpy()
-    layers, rescored = downstream(ctx, after_data, net, worst, approach, redone, edited, changed)
+    layers, rescored = downstream(
+        ctx, after_data, net, worst, approach, redone, edited, changed, barriers_m=barriers_m
+    )
     base = ctx.layers
     # every other space keeps the baseline's rows: only these can differ
     return ScenarioResult(

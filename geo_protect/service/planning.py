@@ -2,7 +2,9 @@
 
 * :class:`Contexts` keeps one :class:`~geo_protect.scenario.incremental.ScenarioContext`
   per city (about 120 MiB for the Brașov municipality), built on first use under a lock
-  from the store's source layers, and built again only when the city is re-ingested.
+  from the store's source layers, and built again only when the city is re-ingested
+  (then frozen out of the garbage collector's full passes: a preview is not held up by a
+  walk over the context's objects).
   Previews of one city run one at a time on its context (a few hundred milliseconds
   each); recent previews are kept by their edits, so undo and redo answer at once.
 * :func:`parse_edits` turns the JSON edits of the page into
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import time
 from collections import OrderedDict
@@ -118,6 +121,10 @@ class Contexts:
         layers = self._store.read_layers(city, list(SOURCE_LAYERS))
         data = CityData(city, dict(layers), self._store.report(city))
         ctx = scenario_context(get_city(city), data)
+        # the context lives as long as the process: out of the collector's full passes,
+        # which would otherwise walk its few hundred thousand objects during previews
+        gc.collect()
+        gc.freeze()
         now = time.monotonic()
         return Held(ctx=ctx, ingested_at=ingested, checked=now, build_s=now - started)
 
