@@ -140,6 +140,12 @@ def test_incremental_equals_full_reanalysis_on_random_edits(
             ["risk_100", "band", "why", "risk_index"],
             "assessment",
         )
+        _same(
+            fast.layers["standoff"],
+            full.layers["standoff"],
+            ["closest_m", "reach", "persons_mandatory", "persons_preferred"],
+            "standoff",
+        )
         assert sorted(fast.entries.index) == sorted(full.entries.index)
         # the changes are looked for among the re-scored spaces only: none may be missed
         assert sorted(fast.scores.index) == sorted(full.scores.index)
@@ -178,3 +184,26 @@ def test_an_edit_that_closes_nothing_keeps_the_through_roads(
     ):
         _same(fast.layers[layer], full.layers[layer], cols, layer)
     assert sorted(fast.scores.index) == sorted(full.scores.index)
+
+
+def test_changed_people_are_counted_again_as_a_full_standoff_counts_them(
+    context: ScenarioContext,
+) -> None:
+    """When a space's people change (a redesign changes its exits), every stand-off row
+    around it counts them again: the same as :func:`standoff` on the whole city."""
+    from geo_protect.analysis.standoff import crowd_persons, standoff
+    from geo_protect.scenario.downstream import _standoff
+
+    metrics = context.layers["space_metric"].copy()
+    column = str(crowd_persons(metrics).name)
+    busiest = metrics[column].astype(float).idxmax()
+    metrics.loc[busiest, column] = float(metrics.at[busiest, column]) * 3 + 500
+    fast = _standoff(context, context.network, metrics, np.zeros(0, dtype=object))
+    full = standoff(
+        context.network, context.spaces_m, crowd_persons(metrics), parking=context.parking
+    )
+    cols = ["closest_m", "reach", "persons_mandatory", "persons_preferred"]
+    _same(fast, full, cols, "standoff")
+    before = context.layers["standoff"]["persons_preferred"].astype(float)
+    grown = fast.loc[before.index, "persons_preferred"].astype(float) > before + 1
+    assert grown.sum() > 5  # the rows of the space and of its neighbours count more people

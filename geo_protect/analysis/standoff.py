@@ -284,7 +284,8 @@ def persons_within(
     # the farthest a space reaches from a point: its bounding circle (of the spaces met)
     met, at = np.unique(s, return_inverse=True)
     bound = shapely.centroid(shapely.minimum_bounding_circle(spaces[met]))
-    d_max = shapely.distance(centres[k], bound[at]) + shapely.minimum_bounding_radius(spaces[met])[at]
+    radius = shapely.minimum_bounding_radius(spaces[met])
+    d_max = shapely.distance(centres[k], bound[at]) + radius[at]
     per_radius = np.zeros((len(centres), len(values)))
     for j, r in enumerate(values):  # a handful of chart distances, vectorised within
         # only the points whose rows ask for this radius (each class has its own two)

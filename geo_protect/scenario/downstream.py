@@ -17,7 +17,7 @@ import shapely
 
 from geo_protect.analysis.network import StreetNetwork
 from geo_protect.analysis.space_metrics import space_metrics
-from geo_protect.analysis.standoff import crowd_persons, standoff
+from geo_protect.analysis.standoff import crowd_persons, persons_within, standoff
 from geo_protect.analysis.vehicles import vehicle_classes
 from geo_protect.citydata import CityData
 from geo_protect.schema import conform
@@ -30,8 +30,6 @@ __all__ = ["downstream", "spaces_near", "streets_around"]
 #: Beyond a space's old closest reachable point, how far its stand-off is first looked for,
 #: m: only a search window (a farther result is looked for again on the whole network).
 _STANDOFF_WINDOW_M = 100.0
-#: Up to how many geometries :func:`streets_around` queries each with its own distance.
-_PER_GEOMETRY_QUERIES = 32
 
 
 def spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) -> set[str]:
@@ -48,17 +46,13 @@ def spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) 
 def streets_around(
     net: StreetNetwork, tree: shapely.STRtree, around: np.ndarray, distance: float | np.ndarray
 ) -> StreetNetwork:
-    """The network's edges within ``distance`` of any of ``around``, with their closures.
+    """The network's edges within ``distance`` (one, or one per geometry) of any of
+    ``around``, with their closures; in the network's order.
 
-    One distance per geometry is honoured for a few geometries; for many, their largest
-    (a superset: more streets, the same result) keeps the query to one collection.
+    Each geometry is queried on its own (a collection of many outlines would make every
+    candidate street measure its distance to all of them).
     """
-    if np.ndim(distance) and len(around) <= _PER_GEOMETRY_QUERIES:
-        ei = np.unique(tree.query(around, predicate="dwithin", distance=distance)[1])
-    else:
-        reach = float(np.max(distance)) if np.ndim(distance) else float(distance)
-        whole = shapely.geometrycollections(np.asarray(around, dtype=object))
-        ei = np.sort(tree.query(whole, predicate="dwithin", distance=reach))
+    ei = np.unique(tree.query(around, predicate="dwithin", distance=distance)[1])
     edges = net.edges.iloc[ei]
     closures = net.barriers[net.barriers["edge"].isin(edges.index)]
     return StreetNetwork(nodes=net.nodes, edges=edges, crs=net.crs, barriers=closures)
@@ -144,24 +138,59 @@ def _standoff(
     """The stand-off layer, recomputed for the spaces whose rows can change.
 
     A space's closest reachable point can move only if a street whose closures changed
-    lies within its baseline stand-off distance (or carries its closest point); the people
-    it counts change only if a space within the largest hazard distance changed its
-    people. Every other row is the baseline's.
+    lies within its baseline stand-off distance (or carries its closest point): those
+    spaces are looked for again. The people a row counts change only if a space within
+    its hazard distance changed its people: those rows add that change, at the same
+    point. Every other row is the baseline's.
     """
     base = ctx.layers["standoff"]
     persons = crowd_persons(metrics)
     old = crowd_persons(ctx.layers["space_metric"]).reindex(persons.index)
     moved = persons.index[~np.isclose(persons.fillna(-1), old.fillna(-1), rtol=0, atol=1e-9)]
     only = _near_reach(ctx, base, changed)
-    if len(moved):
-        far = float(base["preferred_m"].max()) if len(base) else 0.0
-        spaces = ctx.spaces_m.geometry.reindex(moved).to_numpy()
-        only |= spaces_near(ctx.spaces_m, spaces, far)
-    if not only:
+    fresh = _fresh_standoff(ctx, net, persons, sorted(only)) if only else base.iloc[:0]
+    rest = base[~base["space_uid"].isin(only)]
+    recount = _counting(ctx, rest, moved)
+    if not only and not recount.any():
         return base
-    fresh = _fresh_standoff(ctx, net, persons, sorted(only))
-    keep = base[~base["space_uid"].astype(str).isin(only)]
-    return conform("standoff", pd.concat([keep, fresh]))
+    parts = [rest[~recount], _recounted(ctx, rest[recount], persons, moved), fresh]
+    return conform("standoff", pd.concat([p for p in parts if len(p)] or [base.iloc[:0]]))
+
+
+def _counting(ctx: ScenarioContext, rows: gpd.GeoDataFrame, moved: pd.Index) -> np.ndarray:
+    """Per row: does a space whose people changed lie within its preferred distance?"""
+    out = np.zeros(len(rows), dtype=bool)
+    if len(moved) == 0 or len(rows) == 0:
+        return out
+    tree = shapely.STRtree(ctx.spaces_m.geometry.reindex(moved).to_numpy())
+    points = rows.to_crs(ctx.city.crs).geometry.values
+    far = rows["preferred_m"].to_numpy(dtype=float)
+    out[np.unique(tree.query(points, predicate="dwithin", distance=far)[0])] = True
+    return out
+
+
+def _recounted(
+    ctx: ScenarioContext, rows: gpd.GeoDataFrame, persons: pd.Series, moved: pd.Index
+) -> gpd.GeoDataFrame:
+    """``rows`` with the people within their hazard distances counted again.
+
+    A count is a sum over the spaces of people × share of area inside the circle, so
+    only the change of the ``moved`` spaces is added (the others' shares are the same).
+    """
+    if rows.empty:
+        return rows
+    old = crowd_persons(ctx.layers["space_metric"]).reindex(moved)
+    change = persons.reindex(moved).fillna(0.0) - old.fillna(0.0)
+    added = persons_within(
+        rows.to_crs(ctx.city.crs).geometry.values,
+        rows[["mandatory_m", "preferred_m"]].to_numpy(dtype=float),
+        np.asarray(ctx.spaces_m.geometry.reindex(moved).values),
+        change.to_numpy(dtype=float),
+    )
+    return rows.assign(
+        persons_mandatory=rows["persons_mandatory"].to_numpy(dtype=float) + added[:, 0],
+        persons_preferred=rows["persons_preferred"].to_numpy(dtype=float) + added[:, 1],
+    )
 
 
 def _fresh_standoff(

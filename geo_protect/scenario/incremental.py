@@ -16,16 +16,19 @@ the POI attractiveness.
 * **approach speeds** only of the entries within the longest run-up of any vehicle class
   (to its top speed from rest, in the slowest parameter set) of a street whose closures
   changed or whose through-road change gives or takes a flying start, and of the entries
-  that are new or moved (an approach reads nothing else of the barriers). Every walk that sets such an entry's
-  speed lies within that run-up of it (the traced run-up is never longer), so the search
-  runs on the streets within that distance of those entries only, with the through-road
-  lengths of the whole network. When the edits only *add* barriers, speeds can only
-  fall, and an entry's speeds fall only if one of its baseline worst-case walks (every
-  class, every parameter set: :func:`~geo_protect.analysis.approach.walks.approach_walks`) runs
-  on a street whose closures or flying starts changed: each untouched walk is still
-  drivable at the same speed. Only those entries are searched again;
+  that are new or moved (an approach reads nothing else of the barriers). Every walk
+  that sets such an entry's speed lies within that run-up of it (the traced run-up is
+  never longer), so the search runs on the streets within that distance of those
+  entries only, with the through-road lengths of the whole network. When the edits
+  only *add* barriers, speeds can only fall, and an entry's speeds fall only if one of
+  its baseline worst-case walks (every class, every parameter set:
+  :func:`~geo_protect.analysis.approach.walks.approach_walks`) runs on a street whose
+  closures or flying starts changed: each untouched walk is still drivable at the same
+  speed. Only those entries are searched again;
 * **speeds at the planned barriers** read from the speed field (a lookup, no search);
-* space metrics, stand-off and scores only of the spaces whose inputs changed; the
+* space metrics, stand-off and scores only of the spaces whose inputs changed (a
+  stand-off row whose point cannot move only adds the change of the people around it);
+  the
   before/after tables compare the rows of those spaces only (every other row is the
   baseline's own).
 
