@@ -193,7 +193,7 @@ def existing_measures(
     buffer_m: float | None = None,
     categories: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """OSM barriers and surveillance within ``buffer_m`` of each space, as measures.
+    """OSM barriers and cameras within ``buffer_m`` of each space, as measures (by uid).
 
     Returns
     -------
@@ -229,7 +229,6 @@ def existing_measures(
     columns = ["space_uid", "layer", "uid", "kind", "name", "category"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    # one order whatever the index of the layers (a clipped layer gives the same rows)
     found = pd.concat(parts, ignore_index=True).sort_values(["_space", "layer", "uid"])
     exact = cats.set_index(["layer", "kind"])["category"]
     default = cats[cats["kind"] == "*"].set_index("layer")["category"]

@@ -340,26 +340,16 @@ def _entries(
     if not touched:
         return keep
     mine = ctx.spaces_m.loc[ctx.spaces_m.index.isin(sorted(touched))]
-    # every rule looks within ENTRY_REACH_M of an outline: the rest cannot change them
-    outlines = mine.geometry.values
     found = entry_points(
         mine,
-        streets_around(net, ctx.edge_tree, outlines, ENTRY_REACH_M),
-        entrances=_near(metric["entrance"], outlines, ENTRY_REACH_M),
-        barriers=_near(metric["barrier"], outlines, ENTRY_REACH_M),
-        buildings=_near(metric["building"], outlines, ENTRY_REACH_M),
+        net,
+        entrances=metric["entrance"],
+        barriers=metric["barrier"],
+        buildings=metric["building"],
         crs=ctx.city.crs,
     )
     cols = [c for c in keep.columns if c in found.columns]
     return conform("entry_point", pd.concat([keep, found[cols]]))
-
-
-def _near(frame: gpd.GeoDataFrame, around: np.ndarray, distance: float) -> gpd.GeoDataFrame:
-    """The rows of ``frame`` within ``distance`` of any of ``around``, in their order."""
-    if frame.empty:
-        return frame
-    hit = frame.sindex.query(around, predicate="dwithin", distance=distance)[1]
-    return frame.iloc[np.unique(hit)]
 
 
 def _approach(
