@@ -1,12 +1,12 @@
 """The incremental re-analysis equals a full re-analysis, on random edits of real streets.
 
 Random barrier edits on the Brașov centre clip (ODbL): bollard rows across entries, blocks
-in the middle of streets, walls across them, removals of mapped barriers (some of
-them closing a street). For each, every
-entry, approach and score of :func:`~geo_protect.scenario.incremental.rescore` is compared
-with :func:`~geo_protect.scenario.engine.apply_scenario`, which re-analyses the whole
-edited city. Speeds, ratings, entry classes and scores must be identical; the drawn path
-(and its run-up) of an approach may be another walk of the same speed, since which of
+in the middle of streets, walls across them, removals of mapped barriers (some of them
+closing a street). For each, every entry, approach, stand-off row and score of
+:func:`~geo_protect.scenario.incremental.rescore` is compared with
+:func:`~geo_protect.scenario.engine.apply_scenario`, which re-analyses the whole edited
+city. Speeds, ratings, entry classes and scores must be identical; the drawn path (and
+its run-up) of an approach may be another walk of the same speed, since which of
 several equally fast walks a search keeps depends on the graph it searches.
 """
 

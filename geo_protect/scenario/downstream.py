@@ -30,6 +30,9 @@ __all__ = ["downstream", "spaces_near", "streets_around"]
 #: Beyond a space's old closest reachable point, how far its stand-off is first looked for,
 #: m: only a search window (a farther result is looked for again on the whole network).
 _STANDOFF_WINDOW_M = 100.0
+#: Added to the measure buffer when the barriers and cameras near a space are picked, m:
+#: room for rounding only (a superset of what the measures look at).
+_MEASURE_SLACK_M = 1.0
 
 
 def spaces_near(spaces_m: gpd.GeoDataFrame, geoms: np.ndarray, distance: float) -> set[str]:
@@ -123,10 +126,11 @@ def _measures_near(
     """``data`` with only the barriers and cameras within ``buffer`` of ``spaces`` (all
     their existing measures look at), in the layers' order."""
     outlines = ctx.spaces_m.geometry.reindex(spaces).values
+    reach = buffer + _MEASURE_SLACK_M
     layers = dict(data.layers)
     for name, metric in (("barrier", barriers_m), ("surveillance", ctx.surveillance_m)):
         if len(metric):
-            hit = metric.sindex.query(outlines, predicate="dwithin", distance=buffer + 1.0)[1]
+            hit = metric.sindex.query(outlines, predicate="dwithin", distance=reach)[1]
             near = metric.index[np.unique(hit)]
             layers[name] = data[name][data[name].index.isin(near)]
     return CityData(data.city, layers, data.report)
@@ -147,13 +151,14 @@ def _standoff(
     persons = crowd_persons(metrics)
     old = crowd_persons(ctx.layers["space_metric"]).reindex(persons.index)
     moved = persons.index[~np.isclose(persons.fillna(-1), old.fillna(-1), rtol=0, atol=1e-9)]
+    change = persons.reindex(moved).fillna(0.0) - old.reindex(moved).fillna(0.0)
     only = _near_reach(ctx, base, changed)
     fresh = _fresh_standoff(ctx, net, persons, sorted(only)) if only else base.iloc[:0]
     rest = base[~base["space_uid"].isin(only)]
     recount = _counting(ctx, rest, moved)
     if not only and not recount.any():
         return base
-    parts = [rest[~recount], _recounted(ctx, rest[recount], persons, moved), fresh]
+    parts = [rest[~recount], _recounted(ctx, rest[recount], change), fresh]
     return conform("standoff", pd.concat([p for p in parts if len(p)] or [base.iloc[:0]]))
 
 
@@ -169,22 +174,19 @@ def _counting(ctx: ScenarioContext, rows: gpd.GeoDataFrame, moved: pd.Index) -> 
     return out
 
 
-def _recounted(
-    ctx: ScenarioContext, rows: gpd.GeoDataFrame, persons: pd.Series, moved: pd.Index
-) -> gpd.GeoDataFrame:
+def _recounted(ctx: ScenarioContext, rows: gpd.GeoDataFrame, change: pd.Series) -> gpd.GeoDataFrame:
     """``rows`` with the people within their hazard distances counted again.
 
     A count is a sum over the spaces of people × share of area inside the circle, so
-    only the change of the ``moved`` spaces is added (the others' shares are the same).
+    only the ``change`` of people (per space uid) is added: the others' shares are the
+    same.
     """
     if rows.empty:
         return rows
-    old = crowd_persons(ctx.layers["space_metric"]).reindex(moved)
-    change = persons.reindex(moved).fillna(0.0) - old.fillna(0.0)
     added = persons_within(
         rows.to_crs(ctx.city.crs).geometry.values,
         rows[["mandatory_m", "preferred_m"]].to_numpy(dtype=float),
-        np.asarray(ctx.spaces_m.geometry.reindex(moved).values),
+        np.asarray(ctx.spaces_m.geometry.reindex(change.index).values),
         change.to_numpy(dtype=float),
     )
     return rows.assign(

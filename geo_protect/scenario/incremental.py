@@ -28,8 +28,7 @@ the POI attractiveness.
 * **speeds at the planned barriers** read from the speed field (a lookup, no search);
 * space metrics, stand-off and scores only of the spaces whose inputs changed (a
   stand-off row whose point cannot move only adds the change of the people around it);
-  the
-  before/after tables compare the rows of those spaces only (every other row is the
+  the before/after tables compare the rows of those spaces only (every other row is the
   baseline's own).
 
 :func:`~geo_protect.scenario.engine.apply_scenario` (a full re-analysis) is the
@@ -167,22 +166,21 @@ def rescore(ctx: ScenarioContext, edits: list[Any], *, name: str = "scenario") -
     # the through-road pieces are cut at closures only: none changed, none to measure
     through = through_lengths(net) if len(closed) else ctx.through
     changed_edges = _changed_edges(ctx, closed, through)
+    changed = net.edges.geometry.reindex(changed_edges).to_numpy()  # their geometries
     touched = spaces_near(ctx.spaces_m, edited, ENTRY_REACH_M) | spaces_near(
-        ctx.spaces_m, net.edges.geometry.reindex(changed_edges).to_numpy(), ENTRY_REACH_M
+        ctx.spaces_m, changed, ENTRY_REACH_M
     )
     metric = CityData(ctx.data.city, {**ctx.metric.layers, "barrier": barriers_m}, ctx.data.report)
     entries = _entries(ctx, net, metric, touched)
     # approaches read the closures and through-road lengths only: a barrier that changes
     # neither (a post beside the road, a gate on a footway) changes no approach
-    zone = net.edges.geometry.reindex(changed_edges).to_numpy()
     cut = changed_edges if _adds_only(edits) else None
-    approach, searched = _approach(ctx, net, through, entries, zone, touched, cut)
+    approach, searched = _approach(ctx, net, through, entries, changed, touched, cut)
     worst = _worst(entries, approach, searched)
     # of the spaces searched again, those whose entries or approaches actually differ
     redone = _differs(ctx.layers["entry_point"], worst, searched) | _differs(
         ctx.layers["approach"], approach, searched
     )
-    changed = net.edges.geometry.reindex(changed_edges).to_numpy()
     layers, rescored = downstream(
         ctx, after_data, net, worst, approach, redone, edited, changed, barriers_m=barriers_m
     )
